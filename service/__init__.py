@@ -1,0 +1,54 @@
+"""Health-claim moderation service: ``create_app`` builds the WSGI app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .analysis.analyzer import Analyzer
+from .analysis.classifier import ModelRegistry
+from .analysis.policy import load_policy
+from .config import load_config
+from .runtime import AnalyzerProvider
+
+
+def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None = None) -> Flask:
+    """Build the app: settings from defaults, then the environment, then ``config``.
+
+    Pass an already-built ``analyzer`` (tests do, with a tiny real model);
+    otherwise the active model is loaded here, so a missing or tampered model
+    stops the boot rather than the first request.
+    """
+    app = Flask(__name__)
+    settings = load_config(config)
+    app.config.update(settings)
+    app.config.update(
+        API_TITLE="Kratom health-claim moderation API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/",
+        JSON_SORT_KEYS=False,
+    )
+    registry = ModelRegistry(Path(settings["MODELS_DIR"]))
+    if analyzer is None:
+        policy = load_policy(Path(settings["POLICY_PATH"]) if settings["POLICY_PATH"] else None)
+        model = registry.load(settings["MODEL_VERSION"] or None)
+        provider = AnalyzerProvider(None, policy, registry, settings)  # type: ignore[arg-type]
+        provider.default = provider.make(model)
+    else:
+        provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings)
+    app.extensions["analyzers"] = provider
+
+    from . import api, errors, observability
+
+    observability.init_app(app)
+    api.init_app(app)
+    errors.init_app(app)  # after the Api, so one problem+json shape wins everywhere
+    m = app.extensions["metrics"]
+    m.model.labels(provider.default.model.name, provider.default.model.version).set(1)
+    return app

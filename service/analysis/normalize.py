@@ -1,0 +1,96 @@
+"""Text as the classifier and the policy see it; offsets stay on the original.
+
+One function serves training and serving (the vectorisers call
+``normalize`` as their preprocessor), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Characters that render as nothing: zero-width, soft hyphen, bidi controls.
+_INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff" + "".join(
+    chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+# Cyrillic and Greek letters that look like Latin ones, as used to dodge filters.
+_HOMOGLYPHS = {
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "к": "k",
+    "м": "m", "т": "t", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ԛ": "q",
+    "ԝ": "w", "α": "a", "ο": "o", "κ": "k", "τ": "t", "ι": "i", "ν": "v", "ε": "e",
+    "ρ": "p", "μ": "m", "ɡ": "g", "ı": "i",
+    # Typographic punctuation folded to ASCII, so "kratom’s" and "kratom's" match.
+    "’": "'", "‘": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
+}
+_TABLE = str.maketrans({**dict.fromkeys(_INVISIBLE, None), **_HOMOGLYPHS})
+_SEP = r"[\s\-_.*·•'`~|/\\]{0,2}"
+_KRATOM_RE = re.compile(
+    rf"(?<![a-z0-9])[kc]{_SEP}r{_SEP}[a@4]{_SEP}[t7+]{_SEP}[o0u]{_SEP}m(?!m)"
+)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text and, for each of its characters, the original index it came from."""
+
+    text: str
+    origin: tuple[int, ...] | None  # None: the i-th character came from index i
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map ``[start, end)`` in the normalised text back to the original text."""
+        if self.origin is None:
+            return start, end
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` as the features see it."""
+    return normalize_with_map(text).text
+
+
+def normalize_with_map(text: str) -> Normalized:
+    """Normalise ``text`` (NFKC, invisibles removed, case folded, look-alikes and
+    obfuscated spellings of "kratom" folded), keeping the way back to the original."""
+    if text.isascii():
+        folded, origin = text.lower(), None
+    else:
+        folded, origin = _fold_unicode(text)
+    if "m" not in folded or not _KRATOM_RE.search(folded):
+        return Normalized(folded, origin)
+    return _fold_kratom(folded, origin)
+
+
+def _fold_unicode(text: str) -> tuple[str, tuple[int, ...] | None]:
+    stripped = text.translate(_TABLE)
+    if unicodedata.is_normalized("NFKC", stripped):
+        folded = stripped.casefold()
+        if len(folded) == len(stripped):
+            if len(stripped) == len(text):
+                return folded, None
+            return folded, tuple(i for i, c in enumerate(text) if c not in _INVISIBLE)
+    # Slow path: characters whose normal form changes length (ligatures, ß, full-width...).
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        piece = unicodedata.normalize("NFKC", ch).translate(_TABLE).casefold()
+        out.append(piece)
+        origin.extend([i] * len(piece))
+    return "".join(out), tuple(origin)
+
+
+def _fold_kratom(text: str, origin: tuple[int, ...] | None) -> Normalized:
+    index = origin if origin is not None else range(len(text))
+    parts: list[str] = []
+    new_origin: list[int] = []
+    pos = 0
+    for m in _KRATOM_RE.finditer(text):
+        parts.append(text[pos : m.start()])
+        new_origin.extend(index[pos : m.start()])
+        parts.append("kratom")
+        first, last = index[m.start()], index[m.end() - 1]
+        new_origin.extend([first, first, first, first, first, last])
+        pos = m.end()
+    parts.append(text[pos:])
+    new_origin.extend(index[pos:])
+    return Normalized("".join(parts), tuple(new_origin))

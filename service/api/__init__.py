@@ -1,0 +1,36 @@
+"""The HTTP layer: one blueprint per resource, schemas beside it."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_smorest import Api
+
+from ..errors import problem
+from . import meta, moderate
+
+JSON_TYPES = ("application/json",)
+
+
+def init_app(app: Flask) -> Api:
+    api = Api(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
+    api.register_blueprint(moderate.blp)
+    api.register_blueprint(meta.blp)
+
+    @app.before_request
+    def _require_json():
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
+            if request.mimetype not in JSON_TYPES:
+                return problem(415, "Send the body as JSON with Content-Type: application/json.",
+                               slug="unsupported-media-type")
+        return None
+
+    return api
+
+
+_DESCRIPTION = """Health-claim moderation for kratom-related web content.
+
+Send text or HTML; get every sentence with its character offsets, its claim
+labels (`efficacy`, `mechanism`, `dosing`, `safety`), its risk flags with
+evidence spans, and a document verdict. Offsets are Python code points into
+the submitted input. Errors are RFC 9457 problem details
+(`application/problem+json`)."""

@@ -1,0 +1,200 @@
+"""POST /v1/moderate and /v1/moderate/batch: documents in, labels, flags and a verdict out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..analysis.analyzer import Analysis, Document
+from ..analysis.features import FLAGS, LABELS
+from ..analysis.policy import SEVERITIES
+from .runtime import analyzer_for, observe
+
+blp = Blueprint(
+    "moderate", __name__, url_prefix="/v1",
+    description="Analyse documents. Offsets (`start`, `end`) are Python code points into the "
+    "submitted `text` (for HTML, into the HTML source); a JavaScript CMS counting UTF-16 code "
+    "units must convert them for characters outside the Basic Multilingual Plane (emoji).",
+)
+
+MAX_TEXT = 200_000
+
+
+class ModerateRequestSchema(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT),
+                         metadata={"description": "Plain text or HTML, 1 to 200000 characters."})
+    format = fields.String(load_default="text", validate=validate.OneOf(["text", "html"]))
+    document_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    model_version = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
+        metadata={"description": "Pin a model version (see GET /v1/model); default: the active one."},
+    )
+
+    @validates_schema
+    def _text_not_blank(self, data: dict[str, Any], **_: Any) -> None:
+        if "text" in data and not data["text"].strip():
+            raise ValidationError("Text must contain something other than white space.", "text")
+
+
+class BatchRequestSchema(Schema):
+    documents = fields.List(fields.Nested(ModerateRequestSchema), required=True,
+                            validate=validate.Length(min=1, max=100))
+
+
+class EvidenceSchema(Schema):
+    start = fields.Integer(required=True)
+    end = fields.Integer(required=True)
+    text = fields.String(required=True)
+
+
+class SentenceFlagSchema(Schema):
+    code = fields.String(required=True, validate=validate.OneOf(FLAGS))
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES[1:]))
+    message = fields.String(required=True)
+    source = fields.String(required=True, metadata={"description": "What raised it: `policy`."})
+    evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
+
+
+class DocumentFlagSchema(Schema):
+    code = fields.String(required=True)
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES[1:]))
+    message = fields.String(required=True)
+
+
+class SentenceSchema(Schema):
+    index = fields.Integer(required=True)
+    start = fields.Integer(required=True)
+    end = fields.Integer(required=True)
+    text = fields.String(required=True)
+    origin = fields.String(required=True, validate=validate.OneOf(["body", "title", "meta", "alt"]),
+                           metadata={"description": "Where an HTML sentence was found."})
+    labels = fields.List(fields.String(validate=validate.OneOf(LABELS)), required=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    flags = fields.List(fields.Nested(SentenceFlagSchema), required=True)
+
+
+class NameVersionSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class PolicyVersionSchema(Schema):
+    version = fields.String(required=True)
+
+
+class RiskSchema(Schema):
+    level = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    score = fields.Float(required=True, validate=validate.Range(0, 1))
+
+
+class SummarySchema(Schema):
+    sentences = fields.Integer(required=True)
+    labels = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    flags = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class ModerateResponseSchema(Schema):
+    document_id = fields.String(allow_none=True, required=True)
+    model = fields.Nested(NameVersionSchema, required=True)
+    policy = fields.Nested(PolicyVersionSchema, required=True)
+    flagged = fields.Boolean(required=True)
+    risk = fields.Nested(RiskSchema, required=True)
+    summary = fields.Nested(SummarySchema, required=True)
+    flags = fields.List(fields.Nested(DocumentFlagSchema), required=True)
+    sentences = fields.List(fields.Nested(SentenceSchema), required=True)
+    warnings = fields.List(fields.String(), required=True)
+
+
+class BatchResponseSchema(Schema):
+    results = fields.List(fields.Nested(ModerateResponseSchema), required=True)
+
+
+def analysis_body(analysis: Analysis, document_id: str | None) -> dict[str, Any]:
+    """Serialise an analysis (plain dicts: faster than a schema dump, same shape)."""
+    return {
+        "document_id": document_id,
+        "model": {"name": analysis.model_name, "version": analysis.model_version},
+        "policy": {"version": analysis.policy_version},
+        "flagged": analysis.flagged,
+        "risk": {"level": analysis.risk_level, "score": analysis.risk_score},
+        "summary": analysis.summary,
+        "flags": [{"code": f.code, "severity": f.severity, "message": f.message} for f in analysis.flags],
+        "sentences": [
+            {
+                "index": s.index, "start": s.start, "end": s.end, "text": s.text,
+                "origin": s.origin, "labels": list(s.labels), "scores": s.scores,
+                "flags": [
+                    {"code": f.code, "severity": f.severity, "message": f.message,
+                     "source": f.source,
+                     "evidence": [{"start": e.start, "end": e.end, "text": e.text} for e in f.evidence]}
+                    for f in s.flags
+                ],
+            }
+            for s in analysis.sentences
+        ],
+        "warnings": list(analysis.warnings),
+    }
+
+
+def _check_length(doc: dict[str, Any], pointer: str) -> None:
+    limit = current_app.config["MAX_TEXT_CHARS"]
+    if len(doc["text"]) > limit:
+        from ..analysis.errors import LimitExceeded
+
+        raise LimitExceeded(f"{pointer} has {len(doc['text'])} characters; at most {limit} "
+                            "are accepted", limit="text_chars", value=len(doc["text"]), maximum=limit)
+
+
+def _run(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Analyse documents, grouping those that use the same model into one call."""
+    results: list[dict[str, Any] | None] = [None] * len(docs)
+    groups: dict[str | None, list[int]] = {}
+    for i, doc in enumerate(docs):
+        groups.setdefault(doc.get("model_version"), []).append(i)
+    for version, idx in groups.items():
+        analyzer = analyzer_for(version)
+        analyses = analyzer.analyze_many([Document(docs[i]["text"], docs[i]["format"]) for i in idx])
+        for i, analysis in zip(idx, analyses, strict=True):
+            results[i] = analysis_body(analysis, docs[i].get("document_id"))
+            observe(analysis)
+    return [r for r in results if r is not None]
+
+
+@blp.route("/moderate")
+class Moderate(MethodView):
+    @blp.arguments(ModerateRequestSchema)
+    @blp.response(200, ModerateResponseSchema)
+    @blp.alt_response(400, description="Malformed JSON")
+    @blp.alt_response(413, description="Body, text or sentence count over a limit")
+    @blp.alt_response(415, description="Content-Type is not application/json")
+    @blp.alt_response(422, description="Validation error naming the fields")
+    def post(self, doc: dict[str, Any]):
+        """Analyse one document."""
+        _check_length(doc, "text")
+        return jsonify(_run([doc])[0])
+
+
+@blp.route("/moderate/batch")
+class ModerateBatch(MethodView):
+    @blp.arguments(BatchRequestSchema)
+    @blp.response(200, BatchResponseSchema)
+    @blp.alt_response(400, description="Malformed JSON")
+    @blp.alt_response(413, description="Body, text or sentence count over a limit")
+    @blp.alt_response(415, description="Content-Type is not application/json")
+    @blp.alt_response(422, description="Validation error naming the fields")
+    def post(self, body: dict[str, Any]):
+        """Analyse up to 100 documents in one call; results come back in order."""
+        docs = body["documents"]
+        limit = current_app.config["MAX_BATCH_DOCUMENTS"]
+        if len(docs) > limit:
+            from ..analysis.errors import LimitExceeded
+
+            raise LimitExceeded(f"the batch has {len(docs)} documents; at most {limit} are accepted",
+                                limit="batch_documents", value=len(docs), maximum=limit)
+        for i, doc in enumerate(docs):
+            _check_length(doc, f"documents/{i}/text")
+        return jsonify({"results": _run(docs)})

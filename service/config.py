@@ -1,0 +1,65 @@
+"""Every setting, its default and its environment variable, in one table.
+
+Precedence: the defaults below, then the environment, then the overrides
+passed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MODELS_DIR", "models", str, "Directory holding model versions and the ACTIVE pointer."),
+    Setting("MODEL_VERSION", "", str, "Serve this model version instead of the one in models/ACTIVE."),
+    Setting("POLICY_PATH", "", str, "Policy file (TOML) replacing the packaged default."),
+    Setting("FLAG_LEVEL", "medium", str, "Risk level from which a document is `flagged` (low, medium, high)."),
+    Setting("MAX_CONTENT_LENGTH", 1 << 20, int, "Largest request body in bytes (413 above)."),
+    Setting("MAX_TEXT_CHARS", 200_000, int, "Longest `text` in characters (at most 200000, the API contract)."),
+    Setting("MAX_BATCH_DOCUMENTS", 100, int, "Most documents in one batch request (at most 100)."),
+    Setting("MAX_SENTENCES", 5_000, int, "Most sentences analysed in one document (413 above)."),
+    Setting("MODEL_CACHE_SIZE", 3, int, "Model versions kept loaded for requests that pin a version."),
+    Setting("LOG_LEVEL", "INFO", str, "Log level of the JSON logs on standard error."),
+    Setting("LOG_REQUESTS", True, _bool, "Write one JSON log line per request."),
+)
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting: defaults, then environment, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = environ.get(s.name)
+        try:
+            config[s.name] = s.default if raw in (None, "") else s.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"environment variable {s.name}={raw!r}: {exc}") from exc
+    config.update(overrides or {})
+    if config["FLAG_LEVEL"] not in ("low", "medium", "high"):
+        raise ValueError(f"FLAG_LEVEL must be low, medium or high, not {config['FLAG_LEVEL']!r}")
+    config["MAX_TEXT_CHARS"] = min(int(config["MAX_TEXT_CHARS"]), 200_000)
+    config["MAX_BATCH_DOCUMENTS"] = min(int(config["MAX_BATCH_DOCUMENTS"]), 100)
+    return config
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (README's configuration section)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | `{s.default!s}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)

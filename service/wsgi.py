@@ -1,0 +1,5 @@
+"""gunicorn target: ``gunicorn service.wsgi:app``."""
+
+from service import create_app
+
+app = create_app()
