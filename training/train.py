@@ -24,7 +24,12 @@ from sklearn.metrics import f1_score, fbeta_score
 from sklearn.model_selection import GroupKFold
 
 from service.analysis.classifier import (
-    ARTIFACT_FILE, CARD_FILE, Model, ModelRegistry, library_versions, sha256_of,
+    ARTIFACT_FILE,
+    CARD_FILE,
+    Model,
+    ModelRegistry,
+    library_versions,
+    sha256_of,
 )
 from service.analysis.errors import ModelError
 from service.analysis.features import FAMILIES, LABELS, OUTPUTS, build_pipeline

@@ -70,6 +70,10 @@ class Analysis:
     summary: dict = field(default_factory=dict)
 
 
+# (labels, label scores, flags raised, whether the sentence is a disclaimer)
+Judgement = tuple[tuple[str, ...], dict[str, float], list[RaisedFlag], bool]
+
+
 @dataclass(frozen=True)
 class Document:
     text: str
@@ -118,7 +122,7 @@ class Analyzer:
             row += len(spans)
         return results
 
-    def judge(self, texts: Sequence[str], probs=None) -> list[tuple[tuple[str, ...], dict[str, float], list[RaisedFlag], bool]]:
+    def judge(self, texts: Sequence[str], probs=None) -> list[Judgement]:
         """Label and flag sentences: (labels, label scores, flags, is a disclaimer) per text."""
         if probs is None:
             probs = self.model.predict_proba(texts)

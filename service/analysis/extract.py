@@ -24,9 +24,13 @@ Origin = Literal["body", "title", "meta", "alt"]
 _SKIPPED = frozenset({"script", "style", "template", "noscript", "svg", "math", "iframe", "object"})
 # Elements that start or end a block: a sentence never runs across them.
 _BLOCKS = frozenset(
-    "address article aside blockquote br caption dd details dialog div dl dt fieldset "
-    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr legend li main nav ol "
-    "option p pre section summary table tbody td tfoot th thead title tr ul body head html".split()
+    {
+        "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "dialog",
+        "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
+        "h4", "h5", "h6", "header", "hr", "legend", "li", "main", "nav", "ol", "option", "p",
+        "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr",
+        "ul", "body", "head", "html",
+    }
 )
 _META_NAMES = frozenset(
     {"description", "keywords", "og:description", "og:title", "twitter:description",

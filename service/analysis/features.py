@@ -10,14 +10,13 @@ import re
 from typing import Any
 
 import numpy as np
-
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .normalize import normalize
 
@@ -31,6 +30,7 @@ FLAGS: tuple[str, ...] = (
 OUTPUTS: tuple[str, ...] = LABELS + tuple(f"flag:{f}" for f in FLAGS)
 FAMILIES: tuple[str, ...] = ("logreg", "svm", "nb")
 
+WORD_TOKENS = r"(?u)\b\w+\b"  # single letters too: "g", "mg" matter for dosing
 _DIGITS_RE = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -45,7 +45,7 @@ def build_pipeline(family: str = "logreg", *, C: float = 4.0, seed: int = 0) -> 
         [
             ("word", TfidfVectorizer(
                 preprocessor=feature_text, lowercase=False, ngram_range=(1, 2),
-                token_pattern=r"(?u)\b\w+\b", sublinear_tf=True, min_df=1, dtype=np.float32,
+                token_pattern=WORD_TOKENS, sublinear_tf=True, min_df=1, dtype=np.float32,
             )),
             ("char", TfidfVectorizer(
                 preprocessor=feature_text, lowercase=False, analyzer="char_wb",

@@ -56,7 +56,7 @@ def normalize_with_map(text: str) -> Normalized:
         folded, origin = text.lower(), None
     else:
         folded, origin = _fold_unicode(text)
-    if "m" not in folded or not _KRATOM_RE.search(folded):
+    if "m" not in folded or all(m.group() == "kratom" for m in _KRATOM_RE.finditer(folded)):
         return Normalized(folded, origin)
     return _fold_kratom(folded, origin)
 
@@ -85,6 +85,8 @@ def _fold_kratom(text: str, origin: tuple[int, ...] | None) -> Normalized:
     new_origin: list[int] = []
     pos = 0
     for m in _KRATOM_RE.finditer(text):
+        if m.group() == "kratom":
+            continue
         parts.append(text[pos : m.start()])
         new_origin.extend(index[pos : m.start()])
         parts.append("kratom")

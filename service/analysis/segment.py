@@ -19,9 +19,12 @@ from .extract import Block, Origin
 # Abbreviations after which a full stop does not end a sentence (lower case,
 # without the final stop), and those that only abbreviate before a number.
 ABBREVIATIONS = frozenset(
-    """a.k.a approx ca cf dept dr e.g eg i.e ie inc incl jr ltd mr mrs ms prof sr st
-    tbsp tsp u.k u.s u.s.a vs viz wt oz lb lbs al jan feb apr aug sept oct nov dec
-    """.split()
+    {
+        "a.k.a", "approx", "ca", "cf", "dept", "dr", "e.g", "eg", "i.e", "ie", "inc", "incl", "jr",
+        "ltd", "mr", "mrs", "ms", "prof", "sr", "st", "tbsp", "tsp", "u.k", "u.s", "u.s.a", "vs",
+        "viz", "wt", "oz", "lb", "lbs", "al", "jan", "feb", "apr", "aug", "sept", "oct", "nov",
+        "dec",
+    }
 )
 NUMBER_ABBREVIATIONS = frozenset({"no", "nos", "vol", "fig", "figs", "pp", "p", "ref"})
 MAX_SENTENCE_CHARS = 1000

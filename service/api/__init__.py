@@ -18,10 +18,10 @@ def init_app(app: Flask) -> Api:
 
     @app.before_request
     def _require_json():
-        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
-            if request.mimetype not in JSON_TYPES:
-                return problem(415, "Send the body as JSON with Content-Type: application/json.",
-                               slug="unsupported-media-type")
+        if (request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/")
+                and request.mimetype not in JSON_TYPES):
+            return problem(415, "Send the body as JSON with Content-Type: application/json.",
+                           slug="unsupported-media-type")
         return None
 
     return api

@@ -1,0 +1,62 @@
+import json
+import shutil
+
+import pytest
+
+from service.analysis.classifier import ModelRegistry, load_model
+from service.analysis.errors import ModelError
+from service.analysis.features import LABELS
+
+
+@pytest.fixture()
+def model_copy(models_dir, tmp_path):
+    src = next(p for p in models_dir.iterdir() if p.is_dir())
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_model_scores_each_text_with_one_probability_per_output(tiny_model):
+    probs = tiny_model.predict_proba(["Kratom eases pain.", "Take 2 g."])
+    assert probs.shape == (2, len(tiny_model.outputs))
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert set(LABELS) <= set(tiny_model.outputs)
+
+
+def test_an_empty_batch_scores_nothing(tiny_model):
+    assert tiny_model.predict_proba([]).shape == (0, len(tiny_model.outputs))
+
+
+def test_a_tampered_artifact_is_refused(model_copy):
+    with (model_copy / "model.joblib").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_model(model_copy)
+
+
+def test_a_model_built_with_other_library_versions_is_refused(model_copy):
+    card = json.loads((model_copy / "card.json").read_text())
+    card["libraries"]["scikit-learn"] = "0.24.2"
+    (model_copy / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="scikit-learn"):
+        load_model(model_copy)
+
+
+def test_a_missing_model_says_how_to_build_one(tmp_path):
+    with pytest.raises(ModelError, match="make model"):
+        ModelRegistry(tmp_path).load()
+
+
+@pytest.mark.parametrize("version", ["../etc", "a/b", "", "x" * 200])
+def test_versions_cannot_point_outside_the_models_directory(models_dir, version):
+    with pytest.raises(ModelError):
+        ModelRegistry(models_dir).directory(version)
+
+
+def test_registry_lists_versions_and_switches_the_active_one(model_copy):
+    registry = ModelRegistry(model_copy.parent)
+    card = json.loads((model_copy / "card.json").read_text())
+    registry.set_active(card["version"])
+    assert registry.active_version() == card["version"]
+    assert [c["version"] for c in registry.versions()] == [card["version"]]
+    assert registry.load().version == card["version"]

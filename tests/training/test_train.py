@@ -1,0 +1,96 @@
+import json
+
+import numpy as np
+import pytest
+
+from service import create_app
+from service.analysis.classifier import ModelRegistry
+from training import train as train_cli
+from training.corpus import SEED_FILE, is_test_document, load_corpus, read_rows, split
+from training.train import train
+
+from ..conftest import MINI_CORPUS
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return load_corpus([SEED_FILE, MINI_CORPUS])
+
+
+def test_training_is_deterministic(rows, policy):
+    texts = [r.text for r in rows] + ["Kratom eases pain.", "Take 2 grams."]
+    a, card_a = train(rows, config={"family": "logreg", "C": 4.0}, policy=policy, folds=3, version="a")
+    b, card_b = train(rows, config={"family": "logreg", "C": 4.0}, policy=policy, folds=3, version="b")
+    assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
+    assert card_a["thresholds"] == card_b["thresholds"]
+
+
+@pytest.mark.parametrize("family", ["nb"])  # svm calibration needs 3+ positives per output
+def test_other_families_train_and_score(rows, policy, family):
+    model, _ = train(rows, config={"family": family, "C": 4.0}, policy=policy, folds=3, version="x")
+    assert model.predict_proba(["Kratom eases pain."]).shape == (1, len(model.outputs))
+
+
+def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_path):
+    models = tmp_path / "models"
+    code = train_cli.main(["--data", str(SEED_FILE), str(MINI_CORPUS), "--models-dir", str(models),
+                           "--folds", "3", "--version", "v1", "--family", "logreg"])
+    assert code == 0
+    directory = models / "kratom-claims-v1"
+    card = json.loads((directory / "card.json").read_text())
+    for field in ("name", "version", "created_at", "outputs", "thresholds", "family", "params",
+                  "data", "libraries", "metrics", "artifact"):
+        assert field in card, field
+    assert card["data"]["sha256"] and card["libraries"]["scikit-learn"]
+    assert (directory / "card.md").read_text().startswith("# Model card")
+    assert (directory / "model.joblib.sha256").read_text().split()[0] == card["artifact"]["sha256"]
+    assert ModelRegistry(models).active_version() == "v1"
+    app = create_app({"MODELS_DIR": str(models), "LOG_REQUESTS": False})
+    assert app.test_client().get("/v1/model").get_json()["version"] == "v1"
+
+
+def test_if_absent_does_nothing_when_a_model_is_active(models_dir, capsys):
+    assert train_cli.main(["--models-dir", str(models_dir), "--if-absent"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_gate_refuses_a_worse_model_unless_forced(tmp_path):
+    models = tmp_path / "models"
+    common = ["--models-dir", str(models), "--folds", "3"]
+    assert train_cli.main(["--data", str(SEED_FILE), str(MINI_CORPUS), *common, "--version", "good"]) == 0
+    # Same test documents, but the training documents lost their labels: a genuinely worse model.
+    spoiled = tmp_path / "spoiled.jsonl"
+    with spoiled.open("w") as out:
+        for path in (SEED_FILE, MINI_CORPUS):
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                if not is_test_document(row["doc_id"]):
+                    row["labels"], row["flags"] = [], []
+                out.write(json.dumps(row) + "\n")
+    worse = ["--data", str(spoiled), *common, "--version", "bad"]
+    assert train_cli.main(worse) == 1
+    assert not (models / "kratom-claims-bad").exists()
+    assert train_cli.main([*worse, "--force"]) == 0
+    assert ModelRegistry(models).active_version() == "bad"
+
+
+def test_extra_rows_override_corpus_rows_with_the_same_text(tmp_path):
+    extra = tmp_path / "feedback.jsonl"
+    extra.write_text(json.dumps({"text": "KRATOM trees grow along rivers in Thailand and Malaysia.",
+                                 "labels": ["safety"], "flags": []}) + "\n")
+    rows = load_corpus([MINI_CORPUS], [extra])
+    matching = [r for r in rows if "rivers in Thailand" in r.text]
+    assert [r.labels for r in matching] == [("safety",)]
+
+
+def test_the_test_split_is_whole_documents_and_never_the_seed(rows):
+    train_rows, test_rows = split(rows)
+    assert not {r.doc_id for r in train_rows} & {r.doc_id for r in test_rows}
+    assert all(r.doc_id != "seed" for r in test_rows)
+
+
+def test_bad_rows_are_refused_with_their_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "labels": ["efficacy"]}\n{"text": "x", "labels": ["happiness"]}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
+        read_rows(bad)
