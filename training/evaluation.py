@@ -56,6 +56,7 @@ def evaluate(model: Model, policy: Policy, rows: Sequence[Row]) -> dict[str, Any
     report["sentences"] = len(rows)
     report["probabilities"] = probs[:, [model.outputs.index(label) for label in LABELS]].round(5).tolist()
     report["y_true"] = y_true.tolist()
+    report["y_pred"] = y_pred.tolist()
     return report
 
 

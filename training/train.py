@@ -152,7 +152,7 @@ def train(
                   np.array([thresholds[o] for o in OUTPUTS]))
     if test_rows:
         report = evaluate(model, policy, test_rows)
-        for key in ("probabilities", "y_true"):
+        for key in ("probabilities", "y_true", "y_pred"):
             report.pop(key)
         card["metrics"]["test"] = report
     return model, card

@@ -1,0 +1,23 @@
+# The moderation service: gunicorn serving the model trained at build time.
+FROM python:3.11.7-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.lock pyproject.toml ./
+RUN pip install --require-hashes -r requirements.lock
+
+COPY service ./service
+COPY training ./training
+COPY gunicorn.conf.py ./
+# Train the default model from the committed corpus (deterministic), then drop privileges.
+RUN python -m training.train --models-dir /app/models \
+    && useradd --system --uid 10001 --home-dir /app app \
+    && chown -R app:app /app/models
+USER app
+
+ENV HOST=0.0.0.0 PORT=8000 WORKERS=2 MODELS_DIR=/app/models
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
+ENTRYPOINT ["gunicorn", "--config", "gunicorn.conf.py", "service.wsgi:app"]
