@@ -148,8 +148,7 @@ def train(
         "selection": selection or [],
         "metrics": {"cv": {"label_macro_f1": round(label_macro_f1(y, proba, thresholds), 4)}},
     }
-    model = Model(MODEL_NAME, version, card, pipeline, OUTPUTS,
-                  np.array([thresholds[o] for o in OUTPUTS]))
+    model = Model.build(card, pipeline, OUTPUTS, np.array([thresholds[o] for o in OUTPUTS]))
     if test_rows:
         report = evaluate(model, policy, test_rows)
         for key in ("probabilities", "y_true", "y_pred"):

@@ -23,10 +23,18 @@ import sklearn
 
 from .errors import ModelError
 from .features import LABELS
+from .linear import LinearScorer, UnsupportedPipeline
 
 CARD_FILE = "card.json"
 ARTIFACT_FILE = "model.joblib"
 ACTIVE_FILE = "ACTIVE"
+# Sentences on which a compiled scorer must agree with its pipeline before it is used.
+PROBE_TEXTS = (
+    "Kratom cures anxiety with zero side effects.", "Take 5 grams twice a day.",
+    "Mitragynine is a partial agonist at the mu-opioid receptor.",
+    "Never mix kratom with alcohol.", "Free shipping on orders over $50!", "ok", "",
+    "Kr@tom helped me get off oxy, studies show it's 100% safe for seniors 😀",
+)
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -40,11 +48,25 @@ class Model:
     pipeline: Any = field(repr=False)
     outputs: tuple[str, ...]
     thresholds: np.ndarray = field(repr=False)
+    scorer: LinearScorer | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, card: dict[str, Any], pipeline: Any, outputs: Sequence[str],
+              thresholds: np.ndarray) -> Model:
+        """Wrap a fitted pipeline, compiling the fast scorer when the pipeline allows it."""
+        try:
+            scorer: LinearScorer | None = LinearScorer(pipeline)
+            scorer.verify(pipeline, PROBE_TEXTS)  # type: ignore[union-attr]
+        except UnsupportedPipeline:
+            scorer = None
+        return cls(card["name"], card["version"], card, pipeline, tuple(outputs), thresholds, scorer)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return one row of output probabilities per text, in ``outputs`` order."""
         if not texts:
             return np.zeros((0, len(self.outputs)), dtype=np.float64)
+        if self.scorer is not None:
+            return self.scorer.predict_proba(texts)
         return np.asarray(self.pipeline.predict_proba(list(texts)), dtype=np.float64)
 
     def threshold(self, output: str) -> float:
@@ -101,7 +123,7 @@ def load_model(directory: Path) -> Model:
     if not set(LABELS) <= set(outputs):
         raise ModelError(f"model {directory.name} does not predict every label in {LABELS}")
     pipeline = joblib.load(artifact)  # nosec B301: hash-checked artifact we trained
-    return Model(card["name"], card["version"], card, pipeline, outputs, thresholds)
+    return Model.build(card, pipeline, outputs, thresholds)
 
 
 def _minor(version: str) -> str:

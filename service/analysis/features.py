@@ -47,14 +47,14 @@ def feature_text(text: str) -> str:
 CUE_GROUPS: dict[str, str] = {
     "amount": r"\b0(?:\s?(?:-|to|or)\s?0)?\s?(?:g|gs|grams?|gr|gms?|mg|milligrams?|kg|oz|ounces?|capsules?|caps|pills?"
               r"|tablets?|tabs?|teaspoons?|tsps?|tablespoons?|tbsps?|scoops?|shots?|ml|drops?|droppers?|servings?|doses?)\b",
-    "amount_words": r"\b(?:a|one|two|three|half an?|a couple of) (?:capsules?|teaspoons?|tsp|tablespoons?|scoops?|grams?"
-                    r"|shots?|tablets?|servings?|droppers?)\b",
+    "amount_words": r"\b(?:a|one|two|three|half an?|a couple of) (?:capsules?|teaspoons?|tsp|tablespoons?|scoops?"
+                    r"|grams?|shots?|tablets?|servings?|droppers?)\b",
     "frequency": r"\b(?:daily|once|twice|three times|per day|a day|every 0|hours? apart|each morning|as needed"
                  r"|redos\w*|re-dos\w*|tolerance breaks?|rotat\w+ strains)\b",
     "dose_words": r"\b(?:dos(?:e|es|ed|ing|age|ages)|servings?|serving size|titrat\w+|start (?:low|small)|toss and wash"
                   r"|empty stomach|brew\w*|steep\w*|tea|capsules?|powder|extract|tincture|shots?)\b",
-    "receptor": r"\b(?:receptors?|agonis\w+|antagonis\w+|binds?|binding|affinity|mu-opioid|kappa|delta-opioid|adrenergic"
-                r"|serotonerg\w*|dopamin\w*|serotonin|neurotransmitt\w+|endorphin\w*)\b",
+    "receptor": r"\b(?:receptors?|agonis\w+|antagonis\w+|binds?|binding|affinity|mu-opioid|kappa|delta-opioid"
+                r"|adrenergic|serotonerg\w*|dopamin\w*|serotonin|neurotransmitt\w+|endorphin\w*)\b",
     "pharmacology": r"\b(?:alkaloids?|mitragynine|7-?oh|7-hydroxy\w*|paynantheine|speciogynine|corynanth\w+"
                     r"|metaboli\w+|half-?life|pharmaco\w+|potency|potent|onset|kicks? in|peaks?|bioavailab\w+"
                     r"|cyp\w*|enzyme\w*|inhibit\w*|stimulant|sedat\w+|dose-dependent|plasma|liver enzymes)\b",
@@ -83,12 +83,12 @@ class CueFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, weight: float = 0.5) -> None:
         self.weight = weight
 
-    def fit(self, X, y=None):  # noqa: N803 (scikit-learn's signature)
+    def fit(self, X, y=None):
         self.groups_ = list(CUE_GROUPS)
         self.patterns_ = [re.compile(CUE_GROUPS[g]) for g in self.groups_]
         return self
 
-    def transform(self, X):  # noqa: N803
+    def transform(self, X):
         rows, cols = [], []
         for i, text in enumerate(X):
             t = feature_text(text)

@@ -82,12 +82,10 @@ class Policy:
         for rule in self.rules:
             if rule.requires.isdisjoint(labels):
                 continue
-            if rule.suppress is not None and rule.suppress.search(text):
-                continue
             spans = [] if rule.strong is None or is_question else _spans(rule.strong, text)
             if not spans and likelihoods.get(rule.code, 0.0) >= thresholds.get(rule.code, 1.0):
                 spans = _spans(rule.evidence, text) if rule.evidence else []
-            if not spans:
+            if not spans or (rule.suppress is not None and rule.suppress.search(text)):
                 continue
             flags.append(RaisedFlag(
                 rule.code, rule.severity, rule.message,

@@ -60,3 +60,32 @@ def test_registry_lists_versions_and_switches_the_active_one(model_copy):
     assert registry.active_version() == card["version"]
     assert [c["version"] for c in registry.versions()] == [card["version"]]
     assert registry.load().version == card["version"]
+
+
+def test_the_compiled_scorer_gives_the_pipelines_probabilities(tiny_model, seed_text):
+    assert tiny_model.scorer is not None
+    texts = [*seed_text.splitlines(), "Kr@tom ｃｕｒｅｓ pain!!", "", "a b c", "7-OH 😀 " * 50]
+    assert tiny_model.scorer.verify(tiny_model.pipeline, texts, tolerance=1e-6) <= 1e-6
+
+
+def test_the_char_ngrams_match_scikit_learns_analyser(tiny_model):
+    from sklearn.base import clone
+
+    from service.analysis.linear import _char_wb_grams
+
+    char = dict(tiny_model.pipeline.named_steps["features"].transformer_list)["char"]
+    reference = clone(char).set_params(preprocessor=None).build_analyzer()
+    for text in ["a b cd", "kratom  eases\tpain", "x", "", "7-oh 0 g élan 😀😀"]:
+        assert _char_wb_grams(text, char.ngram_range) == reference(text)
+
+
+def test_models_the_scorer_cannot_compile_fall_back_to_the_pipeline(policy):
+    from training.corpus import SEED_FILE, load_corpus
+    from training.train import train
+
+    from ..conftest import MINI_CORPUS
+
+    rows = load_corpus([SEED_FILE, MINI_CORPUS])
+    nb, _ = train(rows, config={"family": "nb", "C": 4.0}, policy=policy, folds=3, version="nb")
+    assert nb.scorer is None
+    assert nb.predict_proba(["Kratom eases pain."]).shape == (1, len(nb.outputs))
