@@ -34,6 +34,7 @@ evaluate: model
 	$(PY) -m training.evaluate
 
 bench: model
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || echo "wrk missing: the HTTP section needs it (apt-get install wrk)"
 	$(PY) -m bench
 
 clean:

@@ -6,7 +6,7 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", "2"))
-preload_app = True  # load the model once, before forking: workers share its pages
+preload_app = os.environ.get("PRELOAD", "1") != "0"  # load the model once, before forking
 timeout = int(os.environ.get("WORKER_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
