@@ -32,8 +32,9 @@ from service.analysis.classifier import (
     sha256_of,
 )
 from service.analysis.errors import ModelError
-from service.analysis.features import FAMILIES, LABELS, OUTPUTS, build_pipeline
-from service.analysis.policy import Policy, load_policy
+from service.analysis.features import FAMILIES, FLAGS, LABELS, OUTPUTS, build_pipeline
+from service.analysis.normalize import normalize_with_map
+from service.analysis.policy import QUESTION_LIKELIHOOD, Policy, load_policy
 
 from .corpus import DEFAULT_FILES, Row, data_hash, load_corpus, matrix, split
 from .evaluation import evaluate
@@ -98,6 +99,52 @@ def choose_thresholds(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     return thresholds
 
 
+def tune_flags(rows: Sequence[Row], proba: np.ndarray, thresholds: dict[str, float],
+               policy: Policy) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Per flag, the model threshold and strong-cue floor that maximise F0.5 of the full policy.
+
+    Runs on out-of-fold probabilities, so the policy is tuned on predictions
+    for sentences the model did not see, as it will be used.
+    """
+    label_cols = [OUTPUTS.index(label) for label in LABELS]
+    cands = []
+    for i, r in enumerate(rows):
+        labels = [label for label, j in zip(LABELS, label_cols, strict=True) if proba[i, j] >= thresholds[label]]
+        cands.append(policy.candidates(normalize_with_map(r.text), labels))
+    grid_t = np.round(np.arange(0.2, 1.0001, 0.05), 3)
+    grid_floor = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)  # 1.01: strong cues alone never raise
+    model_t, floors, report = {}, {}, {}
+    for code in FLAGS:
+        p = proba[:, OUTPUTS.index(f"flag:{code}")]
+        gold = np.array([code in r.flags for r in rows])
+        c = [x.get(code) for x in cands]
+        strong = np.array([bool(x and x.strong and not x.question and not x.suppressed) for x in c])
+        evid = np.array([bool(x and x.evidence and not x.suppressed) for x in c])
+        question = np.array([bool(x and x.question) for x in c])
+
+        def raised_at(t: float, floor: float, p=p, evid=evid, question=question, strong=strong) -> np.ndarray:
+            model_path = evid & (p >= np.where(question, max(t, QUESTION_LIKELIHOOD), t))
+            return model_path | (strong & (p >= floor))
+
+        # F0.5: precision counts twice as much as recall (a false flag costs moderators time,
+        # but a flag that never fires protects nobody).
+        best = (-1.0, 0.0, 1.0, 1.01)
+        for t in grid_t:
+            for floor in grid_floor:
+                raised = raised_at(float(t), floor)
+                score = fbeta_score(gold, raised, beta=0.5, zero_division=0)
+                recall = (raised & gold).sum() / max(1, gold.sum())
+                if (score, recall) > best[:2]:
+                    best = (score, recall, float(t), floor)
+        model_t[code], floors[code] = best[2], best[3]
+        raised = raised_at(best[2], best[3])
+        tp = int((raised & gold).sum())
+        report[code] = {"precision": round(tp / max(1, raised.sum()), 4),
+                        "recall": round(tp / max(1, gold.sum()), 4),
+                        "threshold": best[2], "strong_floor": best[3]}
+    return model_t, floors, report
+
+
 def label_macro_f1(y: np.ndarray, proba: np.ndarray, thresholds: dict[str, float]) -> float:
     cols = [OUTPUTS.index(label) for label in LABELS]
     t = np.array([thresholds[OUTPUTS[j]] for j in cols])
@@ -131,12 +178,14 @@ def train(
     proba = cross_val_proba(train_rows, family, C, seed, folds)
     y = matrix(train_rows)
     thresholds = choose_thresholds(y, proba)
+    flag_thresholds, floors, flag_cv = tune_flags(train_rows, proba, thresholds, policy)
+    thresholds.update({f"flag:{code}": t for code, t in flag_thresholds.items()})
     pipeline = fit(train_rows, family, C, seed)
     version = version or datetime.now(UTC).strftime("%Y%m%d.%H%M%S")
     card: dict[str, Any] = {
         "name": MODEL_NAME, "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "outputs": list(OUTPUTS), "thresholds": thresholds,
+        "outputs": list(OUTPUTS), "thresholds": thresholds, "strong_floors": floors,
         "family": family, "params": {"C": C, "seed": seed, "cv_folds": folds},
         "data": {
             "sha256": data_hash(rows), "sources": list(sources), "rows": len(rows),
@@ -146,7 +195,8 @@ def train(
         },
         "libraries": library_versions(),
         "selection": selection or [],
-        "metrics": {"cv": {"label_macro_f1": round(label_macro_f1(y, proba, thresholds), 4)}},
+        "metrics": {"cv": {"label_macro_f1": round(label_macro_f1(y, proba, thresholds), 4),
+                           "flags": flag_cv}},
     }
     model = Model.build(card, pipeline, OUTPUTS, np.array([thresholds[o] for o in OUTPUTS]))
     if test_rows:

@@ -96,6 +96,7 @@ class Analyzer:
             f: model.outputs.index(f"flag:{f}") for f in FLAGS if f"flag:{f}" in model.outputs
         }
         self._flag_thresholds = {f: model.threshold(f"flag:{f}") for f in self._flag_idx}
+        self._flag_floors = {f: float(v) for f, v in model.card.get("strong_floors", {}).items()}
 
     def analyze(self, text: str, fmt: Format = "text") -> Analysis:
         """Analyse one document."""
@@ -135,7 +136,9 @@ class Analyzer:
                 if p[j] >= thresholds[j]
             )
             likelihoods = {f: float(p[j]) for f, j in self._flag_idx.items()}
-            raised = self.policy.flag_sentence(normalized, labels, likelihoods, self._flag_thresholds)
+            raised = self.policy.flag_sentence(
+                normalized, labels, likelihoods, self._flag_thresholds, self._flag_floors
+            )
             scores = {label: round(float(p[j]), 4) for label, j in zip(LABELS, self._label_idx, strict=True)}
             out.append((labels, scores, raised, self.policy.has_disclaimer(normalized)))
         return out

@@ -37,6 +37,30 @@ class FlagRule:
     suppress: re.Pattern[str] | None
 
 
+QUESTION_LIKELIHOOD = 0.9  # a question affirms nothing unless the model is this sure
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A flag's cue matches in one sentence; ``decide`` adds the model's likelihood."""
+
+    strong: list[tuple[int, int]]
+    evidence: list[tuple[int, int]]
+    suppressed: bool
+    question: bool
+
+    def decide(self, likelihood: float, threshold: float, floor: float) -> list[tuple[int, int]]:
+        """The evidence spans if the flag is raised, else an empty list."""
+        if self.suppressed:
+            return []
+        if self.strong and not self.question and likelihood >= floor:
+            return self.strong
+        needed = max(threshold, QUESTION_LIKELIHOOD) if self.question else threshold
+        if self.evidence and likelihood >= needed:
+            return self.evidence
+        return []
+
+
 @dataclass(frozen=True)
 class RaisedFlag:
     """A flag on a sentence; ``evidence`` holds ``[start, end)`` spans in the sentence."""
@@ -70,27 +94,43 @@ class Policy:
                 return rule
         raise KeyError(code)
 
-    def flag_sentence(
-        self, sentence: Normalized, labels: Iterable[str], likelihoods: Mapping[str, float],
-        thresholds: Mapping[str, float],
-    ) -> list[RaisedFlag]:
-        """Return the flags ``sentence`` raises, given its labels and the model's likelihoods."""
+    def candidates(self, sentence: Normalized, labels: Iterable[str]) -> dict[str, Candidate]:
+        """What each flag's cues find in ``sentence``, before the model has its say."""
         text = sentence.text
         labels = set(labels)
-        flags = []
-        is_question = text.rstrip().endswith("?")
+        question = text.rstrip().endswith("?")
+        out = {}
         for rule in self.rules:
             if rule.requires.isdisjoint(labels):
                 continue
-            spans = [] if rule.strong is None or is_question else _spans(rule.strong, text)
-            if not spans and likelihoods.get(rule.code, 0.0) >= thresholds.get(rule.code, 1.0):
-                spans = _spans(rule.evidence, text) if rule.evidence else []
-            if not spans or (rule.suppress is not None and rule.suppress.search(text)):
+            strong = _spans(rule.strong, text) if rule.strong is not None else []
+            evidence = _spans(rule.evidence, text) if rule.evidence is not None else []
+            if not strong and not evidence:
                 continue
-            flags.append(RaisedFlag(
-                rule.code, rule.severity, rule.message,
-                tuple(sentence.to_original(a, b) for a, b in _merge(spans)),
-            ))
+            suppressed = rule.suppress is not None and rule.suppress.search(text) is not None
+            out[rule.code] = Candidate(strong, evidence, suppressed, question)
+        return out
+
+    def flag_sentence(
+        self, sentence: Normalized, labels: Iterable[str], likelihoods: Mapping[str, float],
+        thresholds: Mapping[str, float], floors: Mapping[str, float] | None = None,
+    ) -> list[RaisedFlag]:
+        """Return the flags ``sentence`` raises, given its labels and the model's likelihoods.
+
+        ``thresholds``: the likelihood at which the model alone raises a flag (where an
+        evidence cue shows where); ``floors``: the likelihood a strong cue needs.
+        """
+        floors = floors or {}
+        flags = []
+        for code, c in self.candidates(sentence, labels).items():
+            p = likelihoods.get(code, 0.0)
+            spans = c.decide(p, thresholds.get(code, 1.0), floors.get(code, 0.0))
+            if spans:
+                rule = self.rule(code)
+                flags.append(RaisedFlag(
+                    code, rule.severity, rule.message,
+                    tuple(sentence.to_original(a, b) for a, b in _merge(spans)),
+                ))
         return flags
 
     def has_disclaimer(self, sentence: Normalized) -> bool:

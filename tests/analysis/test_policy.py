@@ -166,3 +166,12 @@ def test_an_invalid_policy_file_is_refused_with_a_reason(tmp_path, mutation, mes
     bad.write_text(mutation(default.read_text()))
     with pytest.raises(PolicyError, match=message):
         load_policy(bad)
+
+
+def test_a_strong_cue_needs_the_models_floor_and_a_question_needs_a_sure_model(policy):
+    n = normalize_with_map("Kratom cures anxiety.")
+    assert policy.flag_sentence(n, {E}, {"disease_claim": 0.1}, {}, {"disease_claim": 0.2}) == []
+    assert policy.flag_sentence(n, {E}, {"disease_claim": 0.3}, {}, {"disease_claim": 0.2})
+    q = normalize_with_map("Does kratom cure anxiety?")
+    assert policy.flag_sentence(q, {E}, {"disease_claim": 0.8}, {"disease_claim": 0.5}) == []
+    assert policy.flag_sentence(q, {E}, {"disease_claim": 0.95}, {"disease_claim": 0.5})
