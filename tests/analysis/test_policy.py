@@ -169,9 +169,12 @@ def test_an_invalid_policy_file_is_refused_with_a_reason(tmp_path, mutation, mes
 
 
 def test_a_strong_cue_needs_the_models_floor_and_a_question_needs_a_sure_model(policy):
-    n = normalize_with_map("Kratom cures anxiety.")
-    assert policy.flag_sentence(n, {E}, {"disease_claim": 0.1}, {}, {"disease_claim": 0.2}) == []
-    assert policy.flag_sentence(n, {E}, {"disease_claim": 0.3}, {}, {"disease_claim": 0.2})
-    q = normalize_with_map("Does kratom cure anxiety?")
-    assert policy.flag_sentence(q, {E}, {"disease_claim": 0.8}, {"disease_claim": 0.5}) == []
-    assert policy.flag_sentence(q, {E}, {"disease_claim": 0.95}, {"disease_claim": 0.5})
+    def codes(text, likelihood, thresholds, floors=None):
+        raised = policy.flag_sentence(normalize_with_map(text), {E}, {"disease_claim": likelihood},
+                                      thresholds, floors)
+        return "disease_claim" in {f.code for f in raised}
+
+    assert not codes("Kratom cures anxiety.", 0.1, {}, {"disease_claim": 0.2})
+    assert codes("Kratom cures anxiety.", 0.3, {}, {"disease_claim": 0.2})
+    assert not codes("Does kratom cure anxiety?", 0.8, {"disease_claim": 0.5})
+    assert codes("Does kratom cure anxiety?", 0.95, {"disease_claim": 0.5})
