@@ -121,16 +121,28 @@ class Policy:
         evidence cue shows where); ``floors``: the likelihood a strong cue needs.
         """
         floors = floors or {}
+        text = sentence.text
+        labels = set(labels)
+        question = text.rstrip().endswith("?")
         flags = []
-        for code, c in self.candidates(sentence, labels).items():
-            p = likelihoods.get(code, 0.0)
-            spans = c.decide(p, thresholds.get(code, 1.0), floors.get(code, 0.0))
-            if spans:
-                rule = self.rule(code)
-                flags.append(RaisedFlag(
-                    code, rule.severity, rule.message,
-                    tuple(sentence.to_original(a, b) for a, b in _merge(spans)),
-                ))
+        for rule in self.rules:  # the same decision as Candidate.decide, computing only what it needs
+            if rule.requires.isdisjoint(labels):
+                continue
+            p = likelihoods.get(rule.code, 0.0)
+            spans: list[tuple[int, int]] = []
+            if rule.strong is not None and not question and p >= floors.get(rule.code, 0.0):
+                spans = _spans(rule.strong, text)
+            threshold = thresholds.get(rule.code, 1.0)
+            if not spans and rule.evidence is not None and p >= (
+                max(threshold, QUESTION_LIKELIHOOD) if question else threshold
+            ):
+                spans = _spans(rule.evidence, text)
+            if not spans or (rule.suppress is not None and rule.suppress.search(text)):
+                continue
+            flags.append(RaisedFlag(
+                rule.code, rule.severity, rule.message,
+                tuple(sentence.to_original(a, b) for a, b in _merge(spans)),
+            ))
         return flags
 
     def has_disclaimer(self, sentence: Normalized) -> bool:

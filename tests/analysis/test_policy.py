@@ -178,3 +178,23 @@ def test_a_strong_cue_needs_the_models_floor_and_a_question_needs_a_sure_model(p
     assert codes("Kratom cures anxiety.", 0.3, {}, {"disease_claim": 0.2})
     assert not codes("Does kratom cure anxiety?", 0.8, {"disease_claim": 0.5})
     assert codes("Does kratom cure anxiety?", 0.95, {"disease_claim": 0.5})
+
+
+def test_serving_decisions_equal_the_candidates_training_tunes_on(policy, seed_text):
+    import random
+
+    rng = random.Random(0)
+    texts = [*seed_text.splitlines(), *(t for _, t, _ in RAISE), *(t for _, t, _ in NEAR_MISS)]
+    for text in texts:
+        n = normalize_with_map(text)
+        labels = {E, M, D, S}
+        lik = {r.code: rng.random() for r in policy.rules}
+        th = {r.code: rng.random() for r in policy.rules}
+        fl = {r.code: rng.random() for r in policy.rules}
+        served = {f.code: f.evidence for f in policy.flag_sentence(n, labels, lik, th, fl)}
+        tuned = {}
+        for code, c in policy.candidates(n, labels).items():
+            spans = c.decide(lik[code], th[code], fl[code])
+            if spans:
+                tuned[code] = tuple(n.to_original(a, b) for a, b in sorted(spans))
+        assert set(served) == set(tuned), text
