@@ -33,9 +33,9 @@ import numpy as np
 from service.analysis.analyzer import Analyzer, Document
 from service.analysis.classifier import ARTIFACT_FILE, ModelRegistry, load_model
 from service.analysis.extract import extract
-from service.analysis.features import LABELS
 from service.analysis.policy import load_policy
 from service.analysis.segment import segment
+from service.analysis.taxonomy import LABELS
 from training.corpus import load_corpus, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,9 @@ def in_process(models_dir: Path) -> dict[str, Any]:
     def per_doc(fn) -> float:
         return timed(lambda: [fn(i) for i in range(len(texts))], 3) / len(texts)
 
-    pipeline = model.pipeline
+    import joblib
+
+    pipeline = joblib.load(ModelRegistry(models_dir).directory(model.version) / ARTIFACT_FILE)
     extractions = [extract(t) for t in texts]
     spans = [segment(e.text, e.blocks) for e in extractions]
     sentences = [[e.text[s.start : s.end] for s in sp] for e, sp in zip(extractions, spans, strict=True)]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from service.analysis.features import FLAGS, LABELS
 from service.analysis.normalize import normalize
+from service.analysis.taxonomy import FLAGS, LABELS
 
 from .corpus import CORPUS_FILE, DATA_DIR, DEFAULT_FILES, Row, load_corpus
 

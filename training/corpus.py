@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.analysis.features import FLAGS, LABELS, OUTPUTS
 from service.analysis.normalize import normalize
+from service.analysis.taxonomy import FLAGS, LABELS, OUTPUTS
 
 DATA_DIR = Path(__file__).parent / "data"
 CORPUS_FILE = DATA_DIR / "corpus.jsonl"

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from service.analysis.classifier import ModelRegistry
-from service.analysis.features import LABELS
 from service.analysis.policy import load_policy
+from service.analysis.taxonomy import LABELS
 
 from .corpus import DEFAULT_FILES, load_corpus, read_rows, split
 from .evaluation import evaluate

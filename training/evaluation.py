@@ -11,8 +11,8 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from service.analysis.analyzer import Analyzer
 from service.analysis.classifier import Model
-from service.analysis.features import FLAGS, LABELS
 from service.analysis.policy import SEVERITIES, Policy
+from service.analysis.taxonomy import FLAGS, LABELS
 
 from .corpus import Row
 

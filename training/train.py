@@ -26,13 +26,22 @@ from sklearn.model_selection import GroupKFold
 from service.analysis.classifier import (
     ARTIFACT_FILE,
     CARD_FILE,
+    SCORER_FILE,
     Model,
     ModelRegistry,
     library_versions,
     sha256_of,
 )
 from service.analysis.errors import ModelError
-from service.analysis.features import FAMILIES, FLAGS, LABELS, OUTPUTS, build_pipeline
+from service.analysis.features import (
+    FAMILIES,
+    FLAGS,
+    LABELS,
+    OUTPUTS,
+    UnsupportedPipeline,
+    build_pipeline,
+    compile_scorer,
+)
 from service.analysis.normalize import normalize_with_map
 from service.analysis.policy import QUESTION_LIKELIHOOD, Policy, load_policy
 
@@ -198,7 +207,11 @@ def train(
         "metrics": {"cv": {"label_macro_f1": round(label_macro_f1(y, proba, thresholds), 4),
                            "flags": flag_cv}},
     }
-    model = Model.build(card, pipeline, OUTPUTS, np.array([thresholds[o] for o in OUTPUTS]))
+    try:  # checked against the pipeline on every training sentence
+        scorer = compile_scorer(pipeline, [r.text for r in train_rows])
+    except UnsupportedPipeline:
+        scorer = None  # svm and nb families: the service loads the pickle
+    model = Model.build(card, pipeline, OUTPUTS, np.array([thresholds[o] for o in OUTPUTS]), scorer)
     if test_rows:
         report = evaluate(model, policy, test_rows)
         for key in ("probabilities", "y_true", "y_pred"):
@@ -215,7 +228,13 @@ def write_model(model: Model, card: dict[str, Any], models_dir: Path) -> Path:
     joblib.dump(model.pipeline, artifact, compress=3)
     card["artifact"] = {"file": ARTIFACT_FILE, "sha256": sha256_of(artifact),
                         "bytes": artifact.stat().st_size}
-    (directory / f"{ARTIFACT_FILE}.sha256").write_text(f"{card['artifact']['sha256']}  {ARTIFACT_FILE}\n")
+    sums = f"{card['artifact']['sha256']}  {ARTIFACT_FILE}\n"
+    if model.scorer is not None:
+        model.scorer.save(directory / SCORER_FILE)
+        card["scorer"] = {"file": SCORER_FILE, "sha256": sha256_of(directory / SCORER_FILE),
+                          "bytes": (directory / SCORER_FILE).stat().st_size}
+        sums += f"{card['scorer']['sha256']}  {SCORER_FILE}\n"
+    (directory / "SHA256SUMS").write_text(sums)
     (directory / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     (directory / "card.md").write_text(card_markdown(card), encoding="utf-8")
     return directory

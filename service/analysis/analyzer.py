@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from .classifier import Model
 from .errors import LimitExceeded
 from .extract import Extraction, Format, extract
-from .features import FLAGS, LABELS
 from .normalize import normalize_with_map
 from .policy import SEVERITIES, Policy, RaisedFlag
 from .segment import Span, segment
+from .taxonomy import FLAGS, LABELS
 
 _LOOKS_LIKE_HTML_RE = re.compile(r"</?(?:p|div|h[1-6]|li|ul|ol|br|span|a|strong|em|b|i)\b[^>]*>", re.I)
 _SPACES_RE = re.compile(r"\s+")

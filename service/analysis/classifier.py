@@ -1,9 +1,11 @@
-"""Load a model artifact checked against its card, and score sentences in batches.
+"""Load a model checked against its card, and score sentences in batches.
 
-A joblib file is a pickle: loading one runs code. So the service loads only
-from its own models directory, only a file whose SHA-256 matches the card
-written beside it at training time, and only with the library versions the
-card records.
+The service scores with the exported ``scorer.npz``: plain arrays read with
+``allow_pickle=False``, so loading a model runs no code and needs no
+scikit-learn. Only a model whose family cannot be exported falls back to the
+joblib pickle, and then only from the models directory, only if its SHA-256
+matches the card written beside it at training time, and only with the
+library versions the card records.
 """
 
 from __future__ import annotations
@@ -17,24 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 
 from .errors import ModelError
-from .features import LABELS
-from .linear import LinearScorer, UnsupportedPipeline
+from .featurize import LinearScorer
+from .taxonomy import LABELS
 
 CARD_FILE = "card.json"
 ARTIFACT_FILE = "model.joblib"
+SCORER_FILE = "scorer.npz"
 ACTIVE_FILE = "ACTIVE"
-# Sentences on which a compiled scorer must agree with its pipeline before it is used.
-PROBE_TEXTS = (
-    "Kratom cures anxiety with zero side effects.", "Take 5 grams twice a day.",
-    "Mitragynine is a partial agonist at the mu-opioid receptor.",
-    "Never mix kratom with alcohol.", "Free shipping on orders over $50!", "ok", "",
-    "Kr@tom helped me get off oxy, studies show it's 100% safe for seniors 😀",
-)
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -51,14 +45,8 @@ class Model:
     scorer: LinearScorer | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def build(cls, card: dict[str, Any], pipeline: Any, outputs: Sequence[str],
-              thresholds: np.ndarray) -> Model:
-        """Wrap a fitted pipeline, compiling the fast scorer when the pipeline allows it."""
-        try:
-            scorer: LinearScorer | None = LinearScorer(pipeline)
-            scorer.verify(pipeline, PROBE_TEXTS)  # type: ignore[union-attr]
-        except UnsupportedPipeline:
-            scorer = None
+    def build(cls, card: dict[str, Any], pipeline: Any, outputs: Sequence[str], thresholds: np.ndarray,
+              scorer: LinearScorer | None = None) -> Model:
         return cls(card["name"], card["version"], card, pipeline, tuple(outputs), thresholds, scorer)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -82,8 +70,10 @@ def sha256_of(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions that must match between the trainer and the server."""
+    """Versions that must match between the trainer and a server that loads the pickle."""
+    import joblib
     import scipy
+    import sklearn
 
     return {
         "python": ".".join(map(str, sys.version_info[:2])),
@@ -98,20 +88,26 @@ def load_model(directory: Path) -> Model:
     """Load the model in ``directory`` after checking it against its card."""
     card_path = directory / CARD_FILE
     artifact = directory / ARTIFACT_FILE
-    if not card_path.is_file() or not artifact.is_file():
+    if not card_path.is_file():
         raise ModelError(f"{directory} has no {CARD_FILE} and {ARTIFACT_FILE}; run `make model`")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        expected = card["artifact"]["sha256"]
         outputs = tuple(card["outputs"])
         thresholds = np.array([float(card["thresholds"][o]) for o in outputs])
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{card_path} is not a valid model card: {exc}") from exc
-    actual = sha256_of(artifact)
-    if actual != expected:
-        raise ModelError(
-            f"{artifact} has SHA-256 {actual}, its card says {expected}: refusing to load it"
-        )
+    if not set(LABELS) <= set(outputs):
+        raise ModelError(f"model {directory.name} does not predict every label in {LABELS}")
+    scorer_info = card.get("scorer")
+    if scorer_info:
+        path = directory / SCORER_FILE
+        _check_hash(path, scorer_info.get("sha256", ""))
+        try:
+            scorer = LinearScorer.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{path} is not a valid scorer: {exc}") from exc
+        return Model.build(card, None, outputs, thresholds, scorer)
+    _check_hash(artifact, card.get("artifact", {}).get("sha256", ""))
     trained_with = card.get("libraries", {})
     running = library_versions()
     for lib in ("scikit-learn", "numpy", "python"):
@@ -120,10 +116,18 @@ def load_model(directory: Path) -> Model:
                 f"model {directory.name} was trained with {lib} {trained_with.get(lib)}, "
                 f"this service runs {running[lib]}; retrain it with `make model`"
             )
-    if not set(LABELS) <= set(outputs):
-        raise ModelError(f"model {directory.name} does not predict every label in {LABELS}")
+    import joblib
+
     pipeline = joblib.load(artifact)  # nosec B301: hash-checked artifact we trained
     return Model.build(card, pipeline, outputs, thresholds)
+
+
+def _check_hash(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; run `make model`")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelError(f"{path} has SHA-256 {actual}, its card says {expected}: refusing to load it")
 
 
 def _minor(version: str) -> str:

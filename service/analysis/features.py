@@ -1,7 +1,9 @@
-"""The scikit-learn Pipeline factory, shared by training and serving.
+"""The scikit-learn Pipeline factory (training), and its export to a ``LinearScorer``.
 
-The pipeline pickles a reference to ``feature_text`` by module path, so this
-module must stay importable by the service; training imports it from here.
+The pipeline pickles references to ``featurize.feature_text`` and
+``CueFeatures`` by module path, so both live in ``service.analysis`` where a
+pickled pipeline can always find them; the service itself serves the
+exported arrays and never needs this module.
 """
 
 from __future__ import annotations
@@ -20,62 +22,12 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from .normalize import normalize
+from .featurize import CUE_GROUPS, WORD_TOKENS, Block, LinearScorer, feature_text
+from .taxonomy import FLAGS, LABELS, OUTPUTS
 
-LABELS: tuple[str, ...] = ("efficacy", "mechanism", "dosing", "safety")
-FLAGS: tuple[str, ...] = (
-    "disease_claim", "opioid_substitution", "safety_assurance", "absolute_claim",
-    "drug_combination", "vulnerable_population", "dosing_instruction",
-    "wellbeing_claim", "unsupported_evidence",
-)
-# One model predicts the claim labels and, for the policy, each flag's likelihood.
-OUTPUTS: tuple[str, ...] = LABELS + tuple(f"flag:{f}" for f in FLAGS)
+__all__ = ["FAMILIES", "FLAGS", "LABELS", "OUTPUTS", "CueFeatures", "build_pipeline", "compile_scorer"]
+
 FAMILIES: tuple[str, ...] = ("logreg", "svm", "nb")
-
-WORD_TOKENS = r"(?u)\b\w+\b"  # single letters too: "g", "mg" matter for dosing
-_DIGITS_RE = re.compile(r"\d+(?:[.,]\d+)?")
-
-
-def feature_text(text: str) -> str:
-    """Normalise and fold every number to one token: "2.5 g" and "4 g" are the same cue."""
-    return _DIGITS_RE.sub("0", normalize(text))
-
-
-# Groups of words that signal a claim type however it is phrased. They let a
-# model trained on a few thousand sentences generalise past its exact n-grams
-# (matched on normalised text, numbers already folded to "0").
-CUE_GROUPS: dict[str, str] = {
-    "amount": r"\b0(?:\s?(?:-|to|or)\s?0)?\s?(?:g|gs|grams?|gr|gms?|mg|milligrams?|kg|oz|ounces?|capsules?|caps|pills?"
-              r"|tablets?|tabs?|teaspoons?|tsps?|tablespoons?|tbsps?|scoops?|shots?|ml|drops?|droppers?|servings?|doses?)\b",
-    "amount_words": r"\b(?:a|one|two|three|half an?|a couple of) (?:capsules?|teaspoons?|tsp|tablespoons?|scoops?"
-                    r"|grams?|shots?|tablets?|servings?|droppers?)\b",
-    "frequency": r"\b(?:daily|once|twice|three times|per day|a day|every 0|hours? apart|each morning|as needed"
-                 r"|redos\w*|re-dos\w*|tolerance breaks?|rotat\w+ strains)\b",
-    "dose_words": r"\b(?:dos(?:e|es|ed|ing|age|ages)|servings?|serving size|titrat\w+|start (?:low|small)|toss and wash"
-                  r"|empty stomach|brew\w*|steep\w*|tea|capsules?|powder|extract|tincture|shots?)\b",
-    "receptor": r"\b(?:receptors?|agonis\w+|antagonis\w+|binds?|binding|affinity|mu-opioid|kappa|delta-opioid"
-                r"|adrenergic|serotonerg\w*|dopamin\w*|serotonin|neurotransmitt\w+|endorphin\w*)\b",
-    "pharmacology": r"\b(?:alkaloids?|mitragynine|7-?oh|7-hydroxy\w*|paynantheine|speciogynine|corynanth\w+"
-                    r"|metaboli\w+|half-?life|pharmaco\w+|potency|potent|onset|kicks? in|peaks?|bioavailab\w+"
-                    r"|cyp\w*|enzyme\w*|inhibit\w*|stimulant|sedat\w+|dose-dependent|plasma|liver enzymes)\b",
-    "harm": r"\b(?:side[- ]effects?|risks?|dangers?|danger\w+|addict\w*|dependen\w+|withdrawal|tolerance|overdos\w*"
-            r"|deaths?|died|fatal\w*|toxic\w*|liver|hepat\w+|seizures?|nausea|vomit\w*|constipat\w+|itch\w*"
-            r"|salmonella|contamina\w+|heavy metals?|lead|adulterat\w+|interact\w*|poison\w*|adverse|harm\w*"
-            r"|hospitali[sz]\w+|emergency|psychosis|respiratory)\b",
-    "assurance": r"\b(?:safe(?:ly|r|ty)?|harmless|non-?addictive|non-?toxic|gentle|mild|well-tolerated|tested"
-                 r"|lab-tested|pure|purity)\b",
-    "caution": r"\b(?:warn\w*|caution\w*|consult\w*|doctor|physician|healthcare|pharmacist|pregnan\w*|breastfeed\w*"
-               r"|never|avoid|do not|don't|responsibl\w+|supervision|moderation|precaution\w*|keep out of reach)\b",
-    "benefit": r"\b(?:reliev\w+|relief|eas(?:e|es|ed|ing)|sooth\w+|alleviat\w+|treat\w*|cur(?:e|es|ed|ing)|heal\w*"
-               r"|manag\w+|help\w*|benefit\w*|therapeut\w+|remed\w+|effective|improv\w+|boost\w*|support\w*"
-               r"|promot\w+|enhanc\w+|lift\w*|combat\w*|fight\w*|reduc\w+|lessen\w*|work(?:s|ed)? for)\b",
-    "condition": r"\b(?:pain\w*|aches?|arthritis|fibromyalgia|migraines?|headaches?|depress\w+|anxi\w+|ptsd|insomnia"
-                 r"|diabet\w+|cancer|inflammat\w+|discomfort|ailments?|disorders?|conditions?|illness\w*|diseases?"
-                 r"|symptoms?|addiction|opioid use disorder|oud|recovery|cravings?)\b",
-    "wellbeing": r"\b(?:energ\w+|moods?|focus\w*|motivat\w+|relax\w*|calm\w*|unwind\w*|stress\w*|well-?being"
-                 r"|euphori\w*|uplift\w*|sleep\w*|productiv\w+|sociab\w+|chatty|clarity|alert\w*|stamina)\b",
-}
-
 
 class CueFeatures(TransformerMixin, BaseEstimator):
     """One column per cue group: whether the sentence matches it (scaled by ``weight``)."""
@@ -136,3 +88,50 @@ def _classifier(family: str, C: float, seed: int) -> Any:
     else:
         raise ValueError(f"unknown model family {family!r}; choose from {FAMILIES}")
     return OneVsRestClassifier(base)
+
+
+class UnsupportedPipeline(Exception):
+    """The pipeline is not TF-IDF blocks followed by one-vs-rest logistic regression."""
+
+
+def compile_scorer(pipeline: Pipeline, check_texts: list[str], tolerance: float = 1e-5) -> LinearScorer:
+    """Export a fitted logistic-regression pipeline as a ``LinearScorer`` and check it agrees."""
+    features, clf = pipeline.named_steps.get("features"), pipeline.named_steps.get("clf")
+    if not isinstance(features, FeatureUnion) or not isinstance(clf, OneVsRestClassifier):
+        raise UnsupportedPipeline("expected FeatureUnion -> OneVsRestClassifier")
+    blocks: list[Block] = []
+    cue_groups: list[str] = []
+    cue_weight = 0.0
+    offset = 0
+    for _, step in features.transformer_list:
+        if isinstance(step, TfidfVectorizer):
+            if (step.preprocessor is not feature_text or step.norm != "l2" or not step.use_idf
+                    or step.analyzer not in ("word", "char_wb") or step.stop_words is not None):
+                raise UnsupportedPipeline("vectoriser settings differ from build_pipeline's")
+            blocks.append(Block(step.analyzer, tuple(step.ngram_range), dict(step.vocabulary_),
+                                step.idf_.astype(np.float64), bool(step.sublinear_tf), offset,
+                                step.token_pattern))
+            offset += len(step.vocabulary_)
+        elif isinstance(step, CueFeatures):
+            if offset != sum(len(b.vocabulary) for b in blocks) or step is not features.transformer_list[-1][1]:
+                raise UnsupportedPipeline("the cue block must come last")
+            cue_groups, cue_weight = list(step.groups_), float(step.weight)
+            offset += len(cue_groups)
+        else:
+            raise UnsupportedPipeline(f"unsupported feature step {type(step).__name__}")
+    coef = np.zeros((offset, len(clf.estimators_)), dtype=np.float64)
+    intercept = np.zeros(len(clf.estimators_), dtype=np.float64)
+    constant: dict[int, float] = {}
+    for j, est in enumerate(clf.estimators_):
+        if isinstance(est, LogisticRegression):
+            coef[:, j] = est.coef_.ravel()
+            intercept[j] = float(est.intercept_[0])
+        elif hasattr(est, "y_"):  # one-vs-rest's constant predictor: one class only
+            constant[j] = float(np.ravel(est.y_)[0])
+        else:
+            raise UnsupportedPipeline(f"unsupported estimator {type(est).__name__}")
+    scorer = LinearScorer(blocks, cue_groups, cue_weight, coef, intercept, constant)
+    diff = float(np.abs(scorer.predict_proba(check_texts) - pipeline.predict_proba(check_texts)).max())
+    if diff > tolerance:
+        raise UnsupportedPipeline(f"the exported scorer differs from the pipeline by {diff:.2e}")
+    return scorer

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PolicyError
-from .features import FLAGS, LABELS
 from .normalize import Normalized
+from .taxonomy import FLAGS, LABELS
 
 SEVERITIES: tuple[str, ...] = ("none", "low", "medium", "high")
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from ..analysis.features import FLAGS, LABELS
+from ..analysis.taxonomy import FLAGS, LABELS
 from ..observability import metrics
 from .runtime import provider
 

@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..analysis.analyzer import Analysis, Document
-from ..analysis.features import FLAGS, LABELS
 from ..analysis.policy import SEVERITIES
+from ..analysis.taxonomy import FLAGS, LABELS
 from .runtime import analyzer_for, observe
 
 blp = Blueprint(

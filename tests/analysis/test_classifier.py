@@ -5,7 +5,7 @@ import pytest
 
 from service.analysis.classifier import ModelRegistry, load_model
 from service.analysis.errors import ModelError
-from service.analysis.features import LABELS
+from service.analysis.taxonomy import LABELS
 
 
 @pytest.fixture()
@@ -27,19 +27,49 @@ def test_an_empty_batch_scores_nothing(tiny_model):
     assert tiny_model.predict_proba([]).shape == (0, len(tiny_model.outputs))
 
 
-def test_a_tampered_artifact_is_refused(model_copy):
-    with (model_copy / "model.joblib").open("ab") as fh:
+def without_scorer(directory):
+    """Make a model directory serve through its pickle, as svm and nb models do."""
+    card = json.loads((directory / "card.json").read_text())
+    del card["scorer"]
+    (directory / "card.json").write_text(json.dumps(card))
+    return card
+
+
+@pytest.mark.parametrize("artifact", ["scorer.npz", "model.joblib"])
+def test_a_tampered_artifact_is_refused(model_copy, artifact):
+    if artifact == "model.joblib":
+        without_scorer(model_copy)
+    with (model_copy / artifact).open("ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ModelError, match="SHA-256"):
         load_model(model_copy)
 
 
-def test_a_model_built_with_other_library_versions_is_refused(model_copy):
-    card = json.loads((model_copy / "card.json").read_text())
+def test_a_pickle_built_with_other_library_versions_is_refused(model_copy):
+    card = without_scorer(model_copy)
     card["libraries"]["scikit-learn"] = "0.24.2"
     (model_copy / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="scikit-learn"):
         load_model(model_copy)
+
+
+def test_the_pickle_path_scores_like_the_exported_scorer(model_copy, tiny_model):
+    without_scorer(model_copy)
+    pickled = load_model(model_copy)
+    assert pickled.scorer is None and pickled.pipeline is not None
+    texts = ["Kratom cures pain.", "Take 2 g.", ""]
+    assert abs(pickled.predict_proba(texts) - tiny_model.predict_proba(texts)).max() < 1e-5
+
+
+def test_serving_imports_no_scikit_learn(models_dir):
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, service.wsgi; print('sklearn' in sys.modules, 'joblib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MODELS_DIR": str(models_dir), "LOG_REQUESTS": "0"})
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_a_missing_model_says_how_to_build_one(tmp_path):
@@ -62,24 +92,36 @@ def test_registry_lists_versions_and_switches_the_active_one(model_copy):
     assert registry.load().version == card["version"]
 
 
-def test_the_compiled_scorer_gives_the_pipelines_probabilities(tiny_model, seed_text):
-    assert tiny_model.scorer is not None
+def reference_pipeline(models_dir):
+    import joblib
+
+    return joblib.load(next(p for p in models_dir.iterdir() if p.is_dir()) / "model.joblib")
+
+
+def test_the_exported_scorer_gives_the_pipelines_probabilities(models_dir, tiny_model, seed_text):
+    assert tiny_model.scorer is not None and tiny_model.pipeline is None
     texts = [*seed_text.splitlines(), "Kr@tom ｃｕｒｅｓ pain!!", "", "a b c", "7-OH 😀 " * 50]
-    assert tiny_model.scorer.verify(tiny_model.pipeline, texts, tolerance=1e-6) <= 1e-6
+    expected = reference_pipeline(models_dir).predict_proba(texts)
+    assert abs(tiny_model.predict_proba(texts) - expected).max() < 1e-6
 
 
-def test_the_char_ngrams_match_scikit_learns_analyser(tiny_model):
+def test_the_ngrams_match_scikit_learns_analysers(models_dir):
+    import re
+
     from sklearn.base import clone
 
-    from service.analysis.linear import _char_wb_grams
+    from service.analysis.featurize import char_wb_grams, word_grams
 
-    char = dict(tiny_model.pipeline.named_steps["features"].transformer_list)["char"]
-    reference = clone(char).set_params(preprocessor=None).build_analyzer()
-    for text in ["a b cd", "kratom  eases\tpain", "x", "", "7-oh 0 g élan 😀😀"]:
-        assert _char_wb_grams(text, char.ngram_range) == reference(text)
+    steps = dict(reference_pipeline(models_dir).named_steps["features"].transformer_list)
+    char = clone(steps["char"]).set_params(preprocessor=None).build_analyzer()
+    word = clone(steps["word"]).set_params(preprocessor=None).build_analyzer()
+    pattern = re.compile(steps["word"].token_pattern)
+    for text in ["a b cd", "kratom  eases\tpain", "x", "", "7-oh 0 g élan 😀😀", "one two three four"]:
+        assert char_wb_grams(text, steps["char"].ngram_range) == char(text)
+        assert sorted(word_grams(text, steps["word"].ngram_range, pattern)) == sorted(word(text))
 
 
-def test_models_the_scorer_cannot_compile_fall_back_to_the_pipeline(policy):
+def test_models_the_scorer_cannot_export_are_served_from_the_pipeline(policy):
     from training.corpus import SEED_FILE, load_corpus
     from training.train import train
 

@@ -1,4 +1,4 @@
-from service.analysis.features import FLAGS, LABELS
+from service.analysis.taxonomy import FLAGS, LABELS
 
 
 def test_taxonomy_lists_every_label_and_flag_with_severity(client):

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from service.analysis.features import FLAGS, LABELS
+from service.analysis.taxonomy import FLAGS, LABELS
 from training.check_corpus import find_duplicates
 from training.corpus import CORPUS_FILE, SEED_FILE, load_corpus, read_rows
 

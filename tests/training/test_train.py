@@ -43,7 +43,8 @@ def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_pat
         assert field in card, field
     assert card["data"]["sha256"] and card["libraries"]["scikit-learn"]
     assert (directory / "card.md").read_text().startswith("# Model card")
-    assert (directory / "model.joblib.sha256").read_text().split()[0] == card["artifact"]["sha256"]
+    sums = dict(line.split()[::-1] for line in (directory / "SHA256SUMS").read_text().splitlines())
+    assert sums == {"model.joblib": card["artifact"]["sha256"], "scorer.npz": card["scorer"]["sha256"]}
     assert ModelRegistry(models).active_version() == "v1"
     app = create_app({"MODELS_DIR": str(models), "LOG_REQUESTS": False})
     assert app.test_client().get("/v1/model").get_json()["version"] == "v1"

@@ -1,0 +1,216 @@
+"""What the classifier sees, and scoring with its fitted weights: no scikit-learn here.
+
+Training fits a scikit-learn pipeline (``features.py``) whose vectorisers use
+``feature_text`` and the n-gram definitions below; ``features.compile_scorer``
+then exports its vocabularies, idf weights and the coefficients of every
+output into a ``LinearScorer``, saved as plain arrays. The service loads
+those arrays (no pickle, no code) and scores a batch with one matrix product.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .normalize import normalize
+
+WORD_TOKENS = r"(?u)\b\w+\b"  # single letters too: "g", "mg" matter for dosing
+WORD_CACHE_SIZE = 200_000
+_DIGITS_RE = re.compile(r"\d+(?:[.,]\d+)?")
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def feature_text(text: str) -> str:
+    """Normalise and fold every number to one token: "2.5 g" and "4 g" are the same cue."""
+    return _DIGITS_RE.sub("0", normalize(text))
+
+
+# Groups of words that signal a claim type however it is phrased. They let a
+# model trained on a few thousand sentences generalise past its exact n-grams
+# (matched on normalised text, numbers already folded to "0").
+CUE_GROUPS: dict[str, str] = {
+    "amount": r"\b0(?:\s?(?:-|to|or)\s?0)?\s?(?:g|gs|grams?|gr|gms?|mg|milligrams?|kg|oz|ounces?|capsules?|caps|pills?"
+              r"|tablets?|tabs?|teaspoons?|tsps?|tablespoons?|tbsps?|scoops?|shots?|ml|drops?|droppers?|servings?|doses?)\b",
+    "amount_words": r"\b(?:a|one|two|three|half an?|a couple of) (?:capsules?|teaspoons?|tsp|tablespoons?|scoops?"
+                    r"|grams?|shots?|tablets?|servings?|droppers?)\b",
+    "frequency": r"\b(?:daily|once|twice|three times|per day|a day|every 0|hours? apart|each morning|as needed"
+                 r"|redos\w*|re-dos\w*|tolerance breaks?|rotat\w+ strains)\b",
+    "dose_words": r"\b(?:dos(?:e|es|ed|ing|age|ages)|servings?|serving size|titrat\w+|start (?:low|small)|toss and wash"
+                  r"|empty stomach|brew\w*|steep\w*|tea|capsules?|powder|extract|tincture|shots?)\b",
+    "receptor": r"\b(?:receptors?|agonis\w+|antagonis\w+|binds?|binding|affinity|mu-opioid|kappa|delta-opioid"
+                r"|adrenergic|serotonerg\w*|dopamin\w*|serotonin|neurotransmitt\w+|endorphin\w*)\b",
+    "pharmacology": r"\b(?:alkaloids?|mitragynine|7-?oh|7-hydroxy\w*|paynantheine|speciogynine|corynanth\w+"
+                    r"|metaboli\w+|half-?life|pharmaco\w+|potency|potent|onset|kicks? in|peaks?|bioavailab\w+"
+                    r"|cyp\w*|enzyme\w*|inhibit\w*|stimulant|sedat\w+|dose-dependent|plasma|liver enzymes)\b",
+    "harm": r"\b(?:side[- ]effects?|risks?|dangers?|danger\w+|addict\w*|dependen\w+|withdrawal|tolerance|overdos\w*"
+            r"|deaths?|died|fatal\w*|toxic\w*|liver|hepat\w+|seizures?|nausea|vomit\w*|constipat\w+|itch\w*"
+            r"|salmonella|contamina\w+|heavy metals?|lead|adulterat\w+|interact\w*|poison\w*|adverse|harm\w*"
+            r"|hospitali[sz]\w+|emergency|psychosis|respiratory)\b",
+    "assurance": r"\b(?:safe(?:ly|r|ty)?|harmless|non-?addictive|non-?toxic|gentle|mild|well-tolerated|tested"
+                 r"|lab-tested|pure|purity)\b",
+    "caution": r"\b(?:warn\w*|caution\w*|consult\w*|doctor|physician|healthcare|pharmacist|pregnan\w*|breastfeed\w*"
+               r"|never|avoid|do not|don't|responsibl\w+|supervision|moderation|precaution\w*|keep out of reach)\b",
+    "benefit": r"\b(?:reliev\w+|relief|eas(?:e|es|ed|ing)|sooth\w+|alleviat\w+|treat\w*|cur(?:e|es|ed|ing)|heal\w*"
+               r"|manag\w+|help\w*|benefit\w*|therapeut\w+|remed\w+|effective|improv\w+|boost\w*|support\w*"
+               r"|promot\w+|enhanc\w+|lift\w*|combat\w*|fight\w*|reduc\w+|lessen\w*|work(?:s|ed)? for)\b",
+    "condition": r"\b(?:pain\w*|aches?|arthritis|fibromyalgia|migraines?|headaches?|depress\w+|anxi\w+|ptsd|insomnia"
+                 r"|diabet\w+|cancer|inflammat\w+|discomfort|ailments?|disorders?|conditions?|illness\w*|diseases?"
+                 r"|symptoms?|addiction|opioid use disorder|oud|recovery|cravings?)\b",
+    "wellbeing": r"\b(?:energ\w+|moods?|focus\w*|motivat\w+|relax\w*|calm\w*|unwind\w*|stress\w*|well-?being"
+                 r"|euphori\w*|uplift\w*|sleep\w*|productiv\w+|sociab\w+|chatty|clarity|alert\w*|stamina)\b",
+}
+
+
+
+def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The n-grams of scikit-learn's ``char_wb`` analyser (tests check they are identical)."""
+    min_n, max_n = ngram_range
+    grams: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text).split():
+        w = f" {word} "
+        size = len(w)
+        for n in range(min_n, max_n + 1):
+            if n >= size:  # a short word counts once, whole
+                grams.append(w)
+                break
+            grams.extend([w[i : i + n] for i in range(size - n + 1)])
+    return grams
+
+
+def word_grams(text: str, ngram_range: tuple[int, int], pattern: re.Pattern[str]) -> list[str]:
+    """The n-grams of scikit-learn's ``word`` analyser without stop words."""
+    tokens = pattern.findall(text)
+    min_n, max_n = ngram_range
+    grams = list(tokens) if min_n == 1 else []
+    for n in range(max(2, min_n), min(max_n, len(tokens)) + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+@dataclass(frozen=True)
+class Block:
+    """One TF-IDF vectoriser's part of the feature space."""
+
+    analyzer: str  # "word" or "char_wb"
+    ngram_range: tuple[int, int]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    sublinear: bool
+    offset: int
+    token_pattern: str = WORD_TOKENS
+
+    def columns(self, text: str, cache: dict[str, list[int]]) -> list[int]:
+        """Vocabulary columns of the n-grams of ``text``, one entry per occurrence."""
+        get = self.vocabulary.get
+        if self.analyzer == "word":
+            grams = word_grams(text, self.ngram_range, _pattern(self.token_pattern))
+            return [c for c in map(get, grams) if c is not None]
+        cols: list[int] = []
+        for word in text.split():  # char_wb n-grams never cross words: cache each word's columns
+            hit = cache.get(word)
+            if hit is None:
+                hit = [c for c in map(get, char_wb_grams(word, self.ngram_range)) if c is not None]
+                if len(cache) >= WORD_CACHE_SIZE:
+                    cache.clear()  # bounded memory; the common words come back at once
+                cache[word] = hit
+            cols.extend(hit)
+        return cols
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    if source not in _PATTERNS:
+        _PATTERNS[source] = re.compile(source)
+    return _PATTERNS[source]
+
+
+class LinearScorer:
+    """TF-IDF features and one-vs-rest logistic regression as arrays and one product."""
+
+    def __init__(self, blocks: list[Block], cue_groups: list[str], cue_weight: float,
+                 coef: np.ndarray, intercept: np.ndarray, constant: dict[int, float]) -> None:
+        self.blocks = blocks
+        self.cue_groups = cue_groups
+        self.cue_weight = cue_weight
+        self.cue_patterns = [re.compile(CUE_GROUPS[g]) for g in cue_groups]
+        self.cue_offset = (blocks[-1].offset + len(blocks[-1].vocabulary)) if blocks else 0
+        self.coef = coef
+        self.intercept = intercept
+        self.constant = constant
+        self._word_cache: dict[str, list[int]] = {}
+
+    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and TF-IDF values of one text (each block L2-normalised)."""
+        t = feature_text(text)
+        cols_parts, vals_parts = [], []
+        for block in self.blocks:
+            counts = Counter(block.columns(t, self._word_cache))
+            if not counts:
+                continue
+            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            if block.sublinear:
+                tf = np.log(tf) + 1.0
+            w = tf * block.idf[cols]
+            w /= math.sqrt(float(w @ w))
+            cols_parts.append(cols + block.offset)
+            vals_parts.append(w)
+        hits = [self.cue_offset + k for k, p in enumerate(self.cue_patterns) if p.search(t)]
+        if hits:
+            cols_parts.append(np.array(hits, dtype=np.int64))
+            vals_parts.append(np.full(len(hits), self.cue_weight, dtype=np.float64))
+        if not cols_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(cols_parts), np.concatenate(vals_parts)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        z = np.empty((len(texts), self.coef.shape[1]), dtype=np.float64)
+        for i, text in enumerate(texts):
+            cols, vals = self._row(text)
+            z[i] = vals @ self.coef[cols]
+        z += self.intercept
+        p = 1.0 / (1.0 + np.exp(-z))
+        for j, value in self.constant.items():
+            p[:, j] = value
+        return p
+
+    # -- plain-array persistence (np.load with allow_pickle=False: no code runs) --------
+    def save(self, path: Path) -> None:
+        meta = {
+            "blocks": [{"analyzer": b.analyzer, "ngram_range": list(b.ngram_range), "sublinear": b.sublinear,
+                        "offset": b.offset, "token_pattern": b.token_pattern} for b in self.blocks],
+            "cue_groups": self.cue_groups, "cue_weight": self.cue_weight,
+            "constant": {str(k): v for k, v in self.constant.items()},
+        }
+        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta)), "coef": self.coef,
+                                         "intercept": self.intercept}
+        for i, b in enumerate(self.blocks):
+            terms = sorted(b.vocabulary, key=b.vocabulary.__getitem__)
+            arrays[f"terms{i}"] = np.array(terms, dtype=str)
+            arrays[f"idf{i}"] = b.idf
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> LinearScorer:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            blocks = [
+                Block(m["analyzer"], tuple(m["ngram_range"]),
+                      {t: i for i, t in enumerate(data[f"terms{k}"].tolist())},
+                      data[f"idf{k}"].astype(np.float64), bool(m["sublinear"]), int(m["offset"]),
+                      m.get("token_pattern", WORD_TOKENS))
+                for k, m in enumerate(meta["blocks"])
+            ]
+            return cls(blocks, list(meta["cue_groups"]), float(meta["cue_weight"]),
+                       data["coef"].astype(np.float64), data["intercept"].astype(np.float64),
+                       {int(k): float(v) for k, v in meta["constant"].items()})
