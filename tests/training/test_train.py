@@ -95,3 +95,14 @@ def test_bad_rows_are_refused_with_their_line(tmp_path):
     bad.write_text('{"text": "ok", "labels": ["efficacy"]}\n{"text": "x", "labels": ["happiness"]}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
         read_rows(bad)
+
+
+def test_selection_prefers_the_exportable_family_within_noise():
+    from training.train import choose_config
+
+    results = [{"family": "svm", "C": 10.0, "cv_macro_f1": 0.804},
+               {"family": "logreg", "C": 10.0, "cv_macro_f1": 0.8036},
+               {"family": "nb", "C": 4.0, "cv_macro_f1": 0.75}]
+    assert choose_config(results) == {"family": "logreg", "C": 10.0}
+    results[0]["cv_macro_f1"] = 0.83
+    assert choose_config(results) == {"family": "svm", "C": 10.0}
