@@ -10,7 +10,6 @@ those arrays (no pickle, no code) and scores a batch with one matrix product.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -147,36 +146,49 @@ class LinearScorer:
         self.intercept = intercept
         self.constant = constant
         self._word_cache: dict[str, list[int]] = {}
-
-    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and TF-IDF values of one text (each block L2-normalised)."""
-        t = feature_text(text)
-        cols_parts, vals_parts = [], []
-        for block in self.blocks:
-            counts = Counter(block.columns(t, self._word_cache))
-            if not counts:
-                continue
-            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            if block.sublinear:
-                tf = np.log(tf) + 1.0
-            w = tf * block.idf[cols]
-            w /= math.sqrt(float(w @ w))
-            cols_parts.append(cols + block.offset)
-            vals_parts.append(w)
-        hits = [self.cue_offset + k for k, p in enumerate(self.cue_patterns) if p.search(t)]
-        if hits:
-            cols_parts.append(np.array(hits, dtype=np.int64))
-            vals_parts.append(np.full(len(hits), self.cue_weight, dtype=np.float64))
-        if not cols_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        return np.concatenate(cols_parts), np.concatenate(vals_parts)
+        # per-column idf and sublinear flag over all blocks, for one vectorised pass
+        n = coef.shape[0]
+        self._idf = np.ones(n, dtype=np.float64)
+        self._sublinear = np.zeros(n, dtype=bool)
+        for b in blocks:
+            self._idf[b.offset : b.offset + len(b.vocabulary)] = b.idf
+            self._sublinear[b.offset : b.offset + len(b.vocabulary)] = b.sublinear
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        z = np.empty((len(texts), self.coef.shape[1]), dtype=np.float64)
+        """Probabilities of every output for every text, in one pass over all their n-grams."""
+        n_out = self.coef.shape[1]
+        cols: list[int] = []
+        counts: list[int] = []
+        segments: list[int] = []  # start of each (text, block) run in cols: normalised separately
+        seg_rows: list[int] = []
+        cue_rows: list[int] = []
+        cue_cols: list[int] = []
         for i, text in enumerate(texts):
-            cols, vals = self._row(text)
-            z[i] = vals @ self.coef[cols]
+            t = feature_text(text)
+            for block in self.blocks:
+                c = Counter(block.columns(t, self._word_cache))
+                if c:
+                    segments.append(len(cols))
+                    seg_rows.append(i)
+                    cols.extend(k + block.offset for k in c)
+                    counts.extend(c.values())
+            for k, pattern in enumerate(self.cue_patterns):
+                if pattern.search(t):
+                    cue_rows.append(i)
+                    cue_cols.append(self.cue_offset + k)
+        z = np.zeros((len(texts), n_out), dtype=np.float64)
+        if cols:
+            col = np.array(cols, dtype=np.int64)
+            tf = np.array(counts, dtype=np.float64)
+            tf = np.where(self._sublinear[col], np.log(tf) + 1.0, tf)
+            w = tf * self._idf[col]
+            starts = np.array(segments, dtype=np.int64)
+            norms = np.sqrt(np.add.reduceat(w * w, starts))
+            w /= np.repeat(norms, np.diff(np.append(starts, len(w))))
+            contrib = np.add.reduceat(w[:, None] * self.coef[col], starts)
+            np.add.at(z, np.array(seg_rows, dtype=np.int64), contrib)
+        if cue_cols:
+            np.add.at(z, np.array(cue_rows, dtype=np.int64), self.cue_weight * self.coef[cue_cols])
         z += self.intercept
         p = 1.0 / (1.0 + np.exp(-z))
         for j, value in self.constant.items():
