@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -351,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     model, card = train(rows, config=config, policy=policy, seed=args.seed, folds=args.folds,
                         version=args.version, selection=selection,
-                        sources=[str(p) for p in [*args.data, *args.extra]])
+                        sources=[os.path.relpath(p) for p in [*args.data, *args.extra]])
     card["training_seconds"] = round(time.perf_counter() - t0, 1)
     ok, reason = gate(card, registry, policy, rows)
     print(reason)
