@@ -22,6 +22,7 @@ from .normalize import normalize
 
 WORD_TOKENS = r"(?u)\b\w+\b"  # single letters too: "g", "mg" matter for dosing
 WORD_CACHE_SIZE = 200_000
+CHUNK = 256  # sentences scored together: one pass, with an (n-grams x outputs) array of a few MB
 _DIGITS_RE = re.compile(r"\d+(?:[.,]\d+)?")
 _WHITE_SPACES = re.compile(r"\s\s+")
 
@@ -155,7 +156,13 @@ class LinearScorer:
             self._sublinear[b.offset : b.offset + len(b.vocabulary)] = b.sublinear
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities of every output for every text, in one pass over all their n-grams."""
+        """Probabilities of every output for every text, in chunks that bound memory."""
+        if len(texts) <= CHUNK:
+            return self._predict_chunk(texts)
+        return np.vstack([self._predict_chunk(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)])
+
+    def _predict_chunk(self, texts: Sequence[str]) -> np.ndarray:
+        """One pass over all the n-grams of ``texts``."""
         n_out = self.coef.shape[1]
         cols: list[int] = []
         counts: list[int] = []
