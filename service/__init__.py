@@ -11,7 +11,7 @@ from .analysis.analyzer import Analyzer
 from .analysis.classifier import ModelRegistry
 from .analysis.policy import load_policy
 from .config import load_config
-from .runtime import AnalyzerProvider
+from .runtime import AnalyzerProvider, build_analyzer
 
 
 def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None = None) -> Flask:
@@ -37,11 +37,8 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     registry = ModelRegistry(Path(settings["MODELS_DIR"]))
     if analyzer is None:
         policy = load_policy(Path(settings["POLICY_PATH"]) if settings["POLICY_PATH"] else None)
-        model = registry.load(settings["MODEL_VERSION"] or None)
-        provider = AnalyzerProvider(None, policy, registry, settings)  # type: ignore[arg-type]
-        provider.default = provider.make(model)
-    else:
-        provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings)
+        analyzer = build_analyzer(registry.load(settings["MODEL_VERSION"] or None), policy, settings)
+    provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings)
     app.extensions["analyzers"] = provider
 
     from . import api, errors, observability

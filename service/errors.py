@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from .analysis.errors import InputError, LimitExceeded, ModelError
@@ -86,8 +86,6 @@ def handle_http_exception(exc: HTTPException) -> Response:
 
 
 def _limit() -> int:
-    from flask import current_app
-
     return int(current_app.config.get("MAX_CONTENT_LENGTH") or 0)
 
 

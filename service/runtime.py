@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Any
 
 from .analysis.analyzer import Analyzer
-from .analysis.classifier import ModelRegistry
+from .analysis.classifier import Model, ModelRegistry
 from .analysis.errors import InputError, ModelError
 from .analysis.policy import Policy
 
@@ -47,6 +47,10 @@ class AnalyzerProvider:
                 self._pinned.popitem(last=False)
         return analyzer
 
-    def make(self, model) -> Analyzer:
-        return Analyzer(model, self.policy, flag_level=self.config["FLAG_LEVEL"],
-                        max_sentences=self.config["MAX_SENTENCES"])
+    def make(self, model: Model) -> Analyzer:
+        return build_analyzer(model, self.policy, self.config)
+
+
+def build_analyzer(model: Model, policy: Policy, config: dict[str, Any]) -> Analyzer:
+    """An analyzer with the app's flag level and sentence limit."""
+    return Analyzer(model, policy, flag_level=config["FLAG_LEVEL"], max_sentences=config["MAX_SENTENCES"])

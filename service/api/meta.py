@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from ..analysis.taxonomy import FLAGS, LABELS
+from ..analysis.taxonomy import LABELS
 from ..observability import metrics
 from .runtime import provider
 
@@ -110,5 +110,3 @@ class PrometheusMetrics(MethodView):
         """Prometheus metrics, aggregated over all gunicorn workers."""
         return metrics().expose()
 
-
-__all__ = ["FLAGS", "blp"]

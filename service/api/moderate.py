@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..analysis.analyzer import Analysis, Document
+from ..analysis.errors import LimitExceeded
 from ..analysis.policy import SEVERITIES
 from ..analysis.taxonomy import FLAGS, LABELS
 from .runtime import analyzer_for, observe
@@ -143,8 +144,6 @@ def analysis_body(analysis: Analysis, document_id: str | None) -> dict[str, Any]
 def _check_length(doc: dict[str, Any], pointer: str) -> None:
     limit = current_app.config["MAX_TEXT_CHARS"]
     if len(doc["text"]) > limit:
-        from ..analysis.errors import LimitExceeded
-
         raise LimitExceeded(f"{pointer} has {len(doc['text'])} characters; at most {limit} "
                             "are accepted", limit="text_chars", value=len(doc["text"]), maximum=limit)
 
@@ -191,9 +190,7 @@ class ModerateBatch(MethodView):
         docs = body["documents"]
         limit = current_app.config["MAX_BATCH_DOCUMENTS"]
         if len(docs) > limit:
-            from ..analysis.errors import LimitExceeded
-
-            raise LimitExceeded(f"the batch has {len(docs)} documents; at most {limit} are accepted",
+                raise LimitExceeded(f"the batch has {len(docs)} documents; at most {limit} are accepted",
                                 limit="batch_documents", value=len(docs), maximum=limit)
         for i, doc in enumerate(docs):
             _check_length(doc, f"documents/{i}/text")
