@@ -59,6 +59,7 @@ CANDIDATES = (
 )
 GATE_TOLERANCE = 0.02
 SELECTION_TOLERANCE = 0.005
+FLAG_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -139,14 +140,15 @@ def tune_flags(rows: Sequence[Row], proba: np.ndarray, thresholds: dict[str, flo
 
         # F0.5: precision counts twice as much as recall (a false flag costs moderators time,
         # but a flag that never fires protects nobody).
-        best = (-1.0, 0.0, 1.0, 1.01)
+        scored = []
         for t in grid_t:
             for floor in grid_floor:
                 raised = raised_at(float(t), floor)
-                score = fbeta_score(gold, raised, beta=0.5, zero_division=0)
                 recall = (raised & gold).sum() / max(1, gold.sum())
-                if (score, recall) > best[:2]:
-                    best = (score, recall, float(t), floor)
+                scored.append((fbeta_score(gold, raised, beta=0.5, zero_division=0), recall, float(t), floor))
+        # Within FLAG_TOLERANCE of the best F0.5 the grid cannot tell settings apart: take the most recall.
+        top = max(x[0] for x in scored)
+        best = max((x for x in scored if x[0] >= top - FLAG_TOLERANCE), key=lambda x: (x[1], x[0]))
         model_t[code], floors[code] = best[2], best[3]
         raised = raised_at(best[2], best[3])
         tp = int((raised & gold).sum())
