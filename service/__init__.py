@@ -12,6 +12,7 @@ from .analysis.classifier import ModelRegistry
 from .analysis.policy import load_policy
 from .config import load_config
 from .runtime import AnalyzerProvider, build_analyzer
+from .store import Store
 
 
 def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None = None) -> Flask:
@@ -38,14 +39,22 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     if analyzer is None:
         policy = load_policy(Path(settings["POLICY_PATH"]) if settings["POLICY_PATH"] else None)
         analyzer = build_analyzer(registry.load(settings["MODEL_VERSION"] or None), policy, settings)
-    provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings)
+    store = Store(settings["DATABASE_URL"])
+    if settings["AUTO_MIGRATE"]:
+        store.migrate()
+    app.extensions["store"] = store
+    provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings, store)
+    provider.refresh(force=True)
     app.extensions["analyzers"] = provider
 
-    from . import api, errors, observability
+    from . import api, cli, errors, observability, ui
 
     observability.init_app(app)
     api.init_app(app)
+    ui.init_app(app)
+    cli.init_app(app)
     errors.init_app(app)  # after the Api, so one problem+json shape wins everywhere
+    store.dispose()  # no pooled connection crosses gunicorn's fork (preload)
     m = app.extensions["metrics"]
     m.model.labels(provider.default.model.name, provider.default.model.version).set(1)
     return app

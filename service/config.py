@@ -34,6 +34,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BATCH_DOCUMENTS", 100, int, "Most documents in one batch request (at most 100)."),
     Setting("MAX_SENTENCES", 5_000, int, "Most sentences analysed in one document (413 above)."),
     Setting("MODEL_CACHE_SIZE", 3, int, "Model versions kept loaded for requests that pin a version."),
+    Setting("DATABASE_URL", "", str, "SQLAlchemy URL of the store (`postgresql://…` in production); "
+            "empty: SQLite in `DATA_DIR`."),
+    Setting("DATA_DIR", "instance", str, "Directory of the embedded SQLite store."),
+    Setting("AUTO_MIGRATE", True, _bool, "Bring the database schema up to date at start."),
+    Setting("REVIEW_LEVEL", "high", str, "Risk level from which a document sent with a `document_id` is "
+            "queued for review (low, medium, high; `none`: only on request)."),
+    Setting("RETENTION_DAYS", 90, int, "Days submitted texts are kept; `purge` deletes older ones."),
+    Setting("REFRESH_SECONDS", 2.0, float, "How often each worker checks for a new active model and term lists."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the JSON logs on standard error."),
     Setting("LOG_REQUESTS", True, _bool, "Write one JSON log line per request."),
 )
@@ -53,6 +61,10 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     config.update(overrides or {})
     if config["FLAG_LEVEL"] not in ("low", "medium", "high"):
         raise ValueError(f"FLAG_LEVEL must be low, medium or high, not {config['FLAG_LEVEL']!r}")
+    if config["REVIEW_LEVEL"] not in ("none", "low", "medium", "high"):
+        raise ValueError(f"REVIEW_LEVEL must be none, low, medium or high, not {config['REVIEW_LEVEL']!r}")
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{os.path.abspath(os.path.join(config['DATA_DIR'], 'kratom-claims.db'))}"
     config["MAX_TEXT_CHARS"] = min(int(config["MAX_TEXT_CHARS"]), 200_000)
     config["MAX_BATCH_DOCUMENTS"] = min(int(config["MAX_BATCH_DOCUMENTS"]), 100)
     return config

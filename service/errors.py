@@ -9,7 +9,10 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from sqlalchemy.exc import OperationalError
+
 from .analysis.errors import InputError, LimitExceeded, ModelError
+from .store import Conflict, NotFound
 
 PROBLEM_TYPE = "https://kratom-claims.invalid/problems/"
 log = logging.getLogger("service.errors")
@@ -19,6 +22,9 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (LimitExceeded, 413),
     (InputError, 422),
     (ModelError, 503),
+    (NotFound, 404),
+    (Conflict, 409),
+    (OperationalError, 503),  # the database is unreachable or overloaded
 )
 _TITLES = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
@@ -95,7 +101,13 @@ def handle_domain_error(exc: Exception) -> Response:
             extra: dict[str, Any] = {}
             if isinstance(exc, LimitExceeded):
                 extra = {"limit": exc.limit, "value": exc.value, "maximum": exc.maximum}
-            return problem(status, str(exc), slug=cls.__name__.lower(), **extra)
+            if isinstance(exc, Conflict):
+                extra = {"current_version": exc.current_version, "status": exc.status}
+            detail = str(exc)
+            if isinstance(exc, OperationalError):
+                log.error("database error on %s %s: %s", request.method, request.path, exc.orig)
+                detail = "The review store is unavailable; try again shortly."
+            return problem(status, detail, slug=cls.__name__.lower(), **extra)
     return handle_unexpected(exc)
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .analysis.adjust import TermList
 from .analysis.analyzer import Analyzer
 from .analysis.classifier import Model, ModelRegistry
 from .analysis.errors import InputError, ModelError
 from .analysis.policy import Policy
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger("service.runtime")
 
 
 class UnknownModelVersion(InputError):
@@ -17,14 +25,56 @@ class UnknownModelVersion(InputError):
 
 
 class AnalyzerProvider:
+    """Hands out analyzers and term lists, and keeps them current.
+
+    Every ``REFRESH_SECONDS`` (checked lazily, on a request) a worker re-reads
+    the models directory's ``ACTIVE`` pointer and the term lists' generation
+    counter; a change swaps in the new model or terms. Requests already running
+    keep the objects they started with, so nothing is dropped mid-way.
+    """
+
     def __init__(self, default: Analyzer, policy: Policy, registry: ModelRegistry | None,
-                 config: dict[str, Any]) -> None:
+                 config: dict[str, Any], store: Store | None = None) -> None:
         self.default = default
         self.policy = policy
         self.registry = registry
         self.config = config
+        self.store = store
+        self.terms = TermList()
         self._pinned: OrderedDict[str, Analyzer] = OrderedDict()
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._checked = float("-inf")
+
+    def refresh(self, force: bool = False) -> None:
+        """Pick up a newly activated model and changed term lists (at most every REFRESH_SECONDS)."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.config["REFRESH_SECONDS"]:
+            return
+        if not self._refresh_lock.acquire(blocking=force):
+            return  # another thread of this worker is refreshing; serve with what we have
+        try:
+            self._checked = now
+            if self.store is not None and self.store.generation("terms") != self.terms.generation:
+                self.terms = self.store.term_list()
+            self._refresh_model()
+        finally:
+            self._refresh_lock.release()
+
+    def _refresh_model(self) -> None:
+        if self.registry is None or self.config["MODEL_VERSION"]:
+            return  # a pinned MODEL_VERSION ignores the ACTIVE pointer
+        active = self.registry.active_version()
+        if not active or active == self.default.model.version:
+            return
+        try:
+            analyzer = self.get(active)
+        except UnknownModelVersion as exc:
+            log.error("cannot switch to the active model %s, still serving %s: %s",
+                      active, self.default.model.version, exc)
+            return
+        log.info("switched model %s -> %s", self.default.model.version, active)
+        self.default = analyzer
 
     def get(self, version: str | None = None) -> Analyzer:
         """The analyzer for ``version`` (default: the active model)."""

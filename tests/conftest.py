@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from service import create_app
 from service.analysis.analyzer import Analyzer
 from service.analysis.classifier import ModelRegistry
 from service.analysis.policy import load_policy
+from service.store import Store
 from training.corpus import SEED_FILE, load_corpus
 from training.train import train, write_model
 
@@ -45,9 +49,44 @@ def analyzer(tiny_model, policy) -> Analyzer:
     return Analyzer(tiny_model, policy)
 
 
+# The PostgreSQL server the storage tests use (CI starts it; see .ci/run). A fresh
+# database is created for each test session and dropped after it.
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    admin = make_url(POSTGRES_URL)
+    name = f"kratom_claims_test_{os.getpid()}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    store = Store(url)
+    store.migrate()
+    store.dispose()
+    yield url
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """An empty, migrated store on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    store.wipe()
+    store.dispose()
+    return url
+
+
 @pytest.fixture()
-def app(models_dir):
-    return create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False})
+def app(models_dir, tmp_path):
+    return create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False,
+                       "DATABASE_URL": f"sqlite:///{tmp_path}/store.db"})
 
 
 @pytest.fixture()

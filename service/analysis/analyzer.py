@@ -6,11 +6,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from .adjust import Correction, CorrectionLookup, TermList, apply_correction
 from .classifier import Model
 from .errors import LimitExceeded
 from .extract import Extraction, Format, extract
-from .normalize import normalize_with_map
+from .normalize import key_of_normalized, normalize_with_map
 from .policy import SEVERITIES, Policy, RaisedFlag
 from .segment import Span, segment
 from .taxonomy import FLAGS, LABELS
@@ -47,6 +49,11 @@ class Sentence:
     labels: tuple[str, ...]
     scores: dict[str, float]
     flags: tuple[SentenceFlag, ...]
+    key: str = ""  # identity for moderators' corrections (see ``normalize.sentence_key``)
+    # set where a moderator's correction replaced what the model and policy said
+    correction: Correction | None = None
+    model_labels: tuple[str, ...] = ()
+    model_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,12 @@ class Analysis:
     summary: dict = field(default_factory=dict)
 
 
-# (labels, label scores, flags raised, whether the sentence is a disclaimer)
-Judgement = tuple[tuple[str, ...], dict[str, float], list[RaisedFlag], bool]
+class Judgement(NamedTuple):
+    labels: tuple[str, ...]
+    scores: dict[str, float]
+    flags: list[RaisedFlag]
+    disclaimer: bool
+    key: str
 
 
 @dataclass(frozen=True)
@@ -98,12 +109,18 @@ class Analyzer:
         self._flag_thresholds = {f: model.threshold(f"flag:{f}") for f in self._flag_idx}
         self._flag_floors = {f: float(v) for f, v in model.card.get("strong_floors", {}).items()}
 
-    def analyze(self, text: str, fmt: Format = "text") -> Analysis:
+    def analyze(self, text: str, fmt: Format = "text", *, terms: TermList | None = None,
+                corrections: CorrectionLookup | None = None) -> Analysis:
         """Analyse one document."""
-        return self.analyze_many([Document(text, fmt)])[0]
+        return self.analyze_many([Document(text, fmt)], terms=terms, corrections=corrections)[0]
 
-    def analyze_many(self, documents: Sequence[Document]) -> list[Analysis]:
-        """Analyse documents in order, scoring all their sentences in one model call."""
+    def analyze_many(self, documents: Sequence[Document], *, terms: TermList | None = None,
+                     corrections: CorrectionLookup | None = None) -> list[Analysis]:
+        """Analyse documents in order, scoring all their sentences in one model call.
+
+        ``terms`` adjust the policy's flags; ``corrections`` looks up moderators'
+        decisions on sentences by key, once for the whole call.
+        """
         prepared = []
         for doc in documents:
             extraction = extract(doc.text, doc.format)
@@ -116,15 +133,16 @@ class Analyzer:
                 )
             prepared.append((doc, extraction, spans))
         texts = [ex.text[s.start : s.end] for _, ex, spans in prepared for s in spans]
-        probs = self.model.predict_proba(texts)
+        judged = self.judge(texts, self.model.predict_proba(texts), terms=terms)
+        found = corrections([j.key for j in judged]) if corrections and judged else {}
         results, row = [], 0
         for doc, extraction, spans in prepared:
-            results.append(self._document(doc, extraction, spans, probs[row : row + len(spans)]))
+            results.append(self._document(doc, extraction, spans, judged[row : row + len(spans)], found))
             row += len(spans)
         return results
 
-    def judge(self, texts: Sequence[str], probs=None) -> list[Judgement]:
-        """Label and flag sentences: (labels, label scores, flags, is a disclaimer) per text."""
+    def judge(self, texts: Sequence[str], probs=None, *, terms: TermList | None = None) -> list[Judgement]:
+        """Label and flag sentences by the model, the policy and the term lists."""
         if probs is None:
             probs = self.model.predict_proba(texts)
         thresholds = self.model.thresholds
@@ -139,24 +157,34 @@ class Analyzer:
             raised = self.policy.flag_sentence(
                 normalized, labels, likelihoods, self._flag_thresholds, self._flag_floors
             )
+            if terms:
+                raised = terms.apply(normalized, raised, self.policy)
             scores = {label: round(float(p[j]), 4) for label, j in zip(LABELS, self._label_idx, strict=True)}
-            out.append((labels, scores, raised, self.policy.has_disclaimer(normalized)))
+            out.append(Judgement(labels, scores, raised, self.policy.has_disclaimer(normalized),
+                                 key_of_normalized(normalized.text)))
         return out
 
-    def _document(self, doc: Document, extraction: Extraction, spans: list[Span], probs) -> Analysis:
-        raws = [extraction.text[s.start : s.end] for s in spans]
+    def _document(self, doc: Document, extraction: Extraction, spans: list[Span],
+                  judged: list[Judgement], corrections: dict[str, Correction]) -> Analysis:
         sentences = []
         disclaimer = False
-        for i, (span, raw, (labels, scores, raised, is_disclaimer)) in enumerate(
-            zip(spans, raws, self.judge(raws, probs), strict=True)
-        ):
-            disclaimer = disclaimer or is_disclaimer
+        for i, (span, j) in enumerate(zip(spans, judged, strict=True)):
+            disclaimer = disclaimer or j.disclaimer
+            raw = extraction.text[span.start : span.end]
+            labels, raised = j.labels, j.flags
+            correction = corrections.get(j.key)
+            corrected = apply_correction(correction, labels, raised, len(raw), self.policy) if correction else None
+            if corrected is not None:
+                labels, raised = corrected
             start, end = extraction.to_source(span.start, span.end)
             sentences.append(Sentence(
                 index=i, start=start, end=end,
                 text=raw if doc.format == "text" else _SPACES_RE.sub(" ", raw),
-                origin=span.origin, labels=labels, scores=scores,
-                flags=tuple(self._flag(extraction, span, f) for f in raised),
+                origin=span.origin, labels=labels, scores=j.scores,
+                flags=tuple(self._flag(extraction, span, f) for f in raised), key=j.key,
+                correction=correction if corrected is not None else None,
+                model_labels=j.labels if corrected is not None else (),
+                model_flags=tuple(f.code for f in j.flags) if corrected is not None else (),
             ))
         codes = [f.code for s in sentences for f in s.flags]
         doc_flags = self.policy.document_verdict(codes, disclaimer)

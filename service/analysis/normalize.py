@@ -6,6 +6,7 @@ One function serves training and serving (the vectorisers call
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -47,6 +48,17 @@ class Normalized:
 def normalize(text: str) -> str:
     """Return ``text`` as the features see it."""
     return normalize_with_map(text).text
+
+
+def sentence_key(text: str) -> str:
+    """The identity of a sentence for moderators' corrections: the same after normalisation
+    (case, look-alikes, white space), the same key."""
+    return key_of_normalized(normalize(text))
+
+
+def key_of_normalized(normalized: str) -> str:
+    """``sentence_key`` of text that is already normalised."""
+    return hashlib.sha256(" ".join(normalized.split()).encode("utf-8")).hexdigest()
 
 
 def normalize_with_map(text: str) -> Normalized:

@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import problem
-from . import meta, moderate
+from . import admin, meta, moderate, reviews
 
 JSON_TYPES = ("application/json",)
 
@@ -14,6 +14,8 @@ JSON_TYPES = ("application/json",)
 def init_app(app: Flask) -> Api:
     api = Api(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
     api.register_blueprint(moderate.blp)
+    api.register_blueprint(reviews.blp)
+    api.register_blueprint(admin.blp)
     api.register_blueprint(meta.blp)
 
     @app.before_request

@@ -13,7 +13,7 @@ from ..analysis.analyzer import Analysis, Document
 from ..analysis.errors import LimitExceeded
 from ..analysis.policy import SEVERITIES
 from ..analysis.taxonomy import FLAGS, LABELS
-from .runtime import analyzer_for, observe
+from .runtime import actor, analyzer_for, current_store, observe, provider
 
 blp = Blueprint(
     "moderate", __name__, url_prefix="/v1",
@@ -34,11 +34,25 @@ class ModerateRequestSchema(Schema):
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
         metadata={"description": "Pin a model version (see GET /v1/model); default: the active one."},
     )
+    review = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Queue the result for moderators whatever its risk. Documents with a "
+                  "`document_id` are queued anyway from the service's review level (default `high`)."},
+    )
+    store = fields.Boolean(
+        load_default=True,
+        metadata={"description": "`false`: nothing of this request is kept (drafts), whatever the risk."},
+    )
 
     @validates_schema
     def _text_not_blank(self, data: dict[str, Any], **_: Any) -> None:
         if "text" in data and not data["text"].strip():
             raise ValidationError("Text must contain something other than white space.", "text")
+
+    @validates_schema
+    def _review_needs_store(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("review") and data.get("store") is False:
+            raise ValidationError("A review keeps the text; it cannot be asked for with store: false.", "review")
 
 
 class BatchRequestSchema(Schema):
@@ -56,7 +70,11 @@ class SentenceFlagSchema(Schema):
     code = fields.String(required=True, validate=validate.OneOf(FLAGS))
     severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES[1:]))
     message = fields.String(required=True)
-    source = fields.String(required=True, metadata={"description": "What raised it: `policy`."})
+    source = fields.String(
+        required=True, validate=validate.OneOf(["policy", "term_list", "feedback"]),
+        metadata={"description": "What raised it: `policy` (cues and model), `term_list` (a publisher's "
+                  "term), `feedback` (a moderator's correction of this sentence)."},
+    )
     evidence = fields.List(fields.Nested(EvidenceSchema), required=True)
 
 
@@ -64,6 +82,13 @@ class DocumentFlagSchema(Schema):
     code = fields.String(required=True)
     severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES[1:]))
     message = fields.String(required=True)
+
+
+class CorrectionMarkSchema(Schema):
+    id = fields.Integer(required=True, metadata={"description": "The moderator's correction."})
+    model_labels = fields.List(fields.String(), required=True,
+                               metadata={"description": "What the model and policy said before it."})
+    model_flags = fields.List(fields.String(), required=True)
 
 
 class SentenceSchema(Schema):
@@ -76,6 +101,17 @@ class SentenceSchema(Schema):
     labels = fields.List(fields.String(validate=validate.OneOf(LABELS)), required=True)
     scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
     flags = fields.List(fields.Nested(SentenceFlagSchema), required=True)
+    correction = fields.Nested(
+        CorrectionMarkSchema, allow_none=True, required=True,
+        metadata={"description": "Set where a moderator's correction of this sentence replaced the "
+                  "model's labels and flags; null where the model agrees or nobody corrected it."},
+    )
+
+
+class ReviewRefSchema(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    version = fields.Integer(required=True)
 
 
 class NameVersionSchema(Schema):
@@ -108,6 +144,8 @@ class ModerateResponseSchema(Schema):
     flags = fields.List(fields.Nested(DocumentFlagSchema), required=True)
     sentences = fields.List(fields.Nested(SentenceSchema), required=True)
     warnings = fields.List(fields.String(), required=True)
+    review = fields.Nested(ReviewRefSchema, allow_none=True, required=True,
+                           metadata={"description": "The review this document was queued as, or null."})
 
 
 class BatchResponseSchema(Schema):
@@ -134,10 +172,15 @@ def analysis_body(analysis: Analysis, document_id: str | None) -> dict[str, Any]
                      "evidence": [{"start": e.start, "end": e.end, "text": e.text} for e in f.evidence]}
                     for f in s.flags
                 ],
+                "correction": None if s.correction is None else {
+                    "id": s.correction.id, "model_labels": list(s.model_labels),
+                    "model_flags": list(s.model_flags),
+                },
             }
             for s in analysis.sentences
         ],
         "warnings": list(analysis.warnings),
+        "review": None,
     }
 
 
@@ -154,13 +197,25 @@ def _run(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str | None, list[int]] = {}
     for i, doc in enumerate(docs):
         groups.setdefault(doc.get("model_version"), []).append(i)
+    store = current_store()
+    review_level = current_app.config["REVIEW_LEVEL"]
     for version, idx in groups.items():
         analyzer = analyzer_for(version)
-        analyses = analyzer.analyze_many([Document(docs[i]["text"], docs[i]["format"]) for i in idx])
+        analyses = analyzer.analyze_many([Document(docs[i]["text"], docs[i]["format"]) for i in idx],
+                                         terms=provider().terms, corrections=store.corrections_for)
         for i, analysis in zip(idx, analyses, strict=True):
-            results[i] = analysis_body(analysis, docs[i].get("document_id"))
+            doc = docs[i]
+            body = analysis_body(analysis, doc.get("document_id"))
+            if doc["store"] and (doc["review"] or _at_review_level(doc, analysis, review_level)):
+                body["review"] = store.enqueue(body, doc["text"], doc["format"], actor())
+            results[i] = body
             observe(analysis)
     return [r for r in results if r is not None]
+
+
+def _at_review_level(doc: dict[str, Any], analysis: Analysis, level: str) -> bool:
+    return (doc.get("document_id") is not None and level != "none"
+            and SEVERITIES.index(analysis.risk_level) >= SEVERITIES.index(level))
 
 
 @blp.route("/moderate")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from ..analysis.analyzer import Analysis, Analyzer
 from ..observability import metrics
 from ..runtime import AnalyzerProvider
+from ..store import Store
 
 
 def provider() -> AnalyzerProvider:
@@ -14,7 +15,18 @@ def provider() -> AnalyzerProvider:
 
 
 def analyzer_for(version: str | None) -> Analyzer:
-    return provider().get(version)
+    p = provider()
+    p.refresh()
+    return p.get(version)
+
+
+def current_store() -> Store:
+    return current_app.extensions["store"]
+
+
+def actor() -> str:
+    """Who is making the request, for the audit trail."""
+    return g.get("actor") or "anonymous"
 
 
 def observe(analysis: Analysis) -> None:

@@ -43,8 +43,8 @@ def test_offsets_are_code_points_even_after_emoji(client):
 
 
 def test_batch_returns_results_in_order(client):
-    docs = [{"text": "Kratom cures pain.", "document_id": "a"},
-            {"text": "<p>Kratom trees grow tall.</p>", "format": "html", "document_id": "b"}]
+    docs = [{"text": "Kratom cures pain.", "document_id": "a", "store": False},
+            {"text": "<p>Kratom trees grow tall.</p>", "format": "html", "document_id": "b", "store": False}]
     r = post(client, {"documents": docs}, "/v1/moderate/batch")
     assert r.status_code == 200
     body = r.get_json()
