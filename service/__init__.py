@@ -57,4 +57,10 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     store.dispose()  # no pooled connection crosses gunicorn's fork (preload)
     m = app.extensions["metrics"]
     m.model.labels(provider.default.model.name, provider.default.model.version).set(1)
+
+    def _switched(old, new) -> None:
+        m.model.labels(old.name, old.version).set(0)
+        m.model.labels(new.name, new.version).set(1)
+
+    provider.on_switch.append(_switched)
     return app

@@ -7,9 +7,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
-
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
 
 from .analysis.errors import InputError, LimitExceeded, ModelError
 from .store import Conflict, NotFound
@@ -102,7 +101,7 @@ def handle_domain_error(exc: Exception) -> Response:
             if isinstance(exc, LimitExceeded):
                 extra = {"limit": exc.limit, "value": exc.value, "maximum": exc.maximum}
             if isinstance(exc, Conflict):
-                extra = {"current_version": exc.current_version, "status": exc.status}
+                extra = {"current_version": exc.current_version, "review_status": exc.status}
             detail = str(exc)
             if isinstance(exc, OperationalError):
                 log.error("database error on %s %s: %s", request.method, request.path, exc.orig)

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .analysis.adjust import TermList
@@ -45,6 +46,7 @@ class AnalyzerProvider:
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._checked = float("-inf")
+        self.on_switch: list[Callable[[Model, Model], None]] = []  # (old, new) after a model switch
 
     def refresh(self, force: bool = False) -> None:
         """Pick up a newly activated model and changed term lists (at most every REFRESH_SECONDS)."""
@@ -74,7 +76,9 @@ class AnalyzerProvider:
                       active, self.default.model.version, exc)
             return
         log.info("switched model %s -> %s", self.default.model.version, active)
-        self.default = analyzer
+        old, self.default = self.default, analyzer
+        for callback in self.on_switch:
+            callback(old.model, analyzer.model)
 
     def get(self, version: str | None = None) -> Analyzer:
         """The analyzer for ``version`` (default: the active model)."""

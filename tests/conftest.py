@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import psycopg
@@ -36,6 +38,19 @@ def models_dir(tmp_path_factory, policy) -> Path:
                         version="tiny.1")
     write_model(model, card, root)
     ModelRegistry(root).set_active("tiny.1")
+    return root
+
+
+@pytest.fixture()
+def two_models(models_dir, tmp_path) -> Path:
+    """A models directory of its own: tiny.1 (active) and tiny.2, a copy registered as newer."""
+    root = tmp_path / "models"
+    shutil.copytree(models_dir, root)
+    dst = root / "kratom-claims-tiny.2"
+    shutil.copytree(ModelRegistry(root).directory("tiny.1"), dst)
+    card = json.loads((dst / "card.json").read_text())
+    card.update(version="tiny.2", created_at="2099-01-01T00:00:00Z")
+    (dst / "card.json").write_text(json.dumps(card))
     return root
 
 
@@ -81,6 +96,22 @@ def database_url(request, tmp_path) -> str:
     store.wipe()
     store.dispose()
     return url
+
+
+@pytest.fixture()
+def make_app(models_dir, tmp_path):
+    """Build apps by the factory (defaults: the tiny model, a SQLite store in tmp_path); closes their pools."""
+    apps = []
+
+    def make(**config):
+        config = {"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False,
+                  "DATABASE_URL": f"sqlite:///{tmp_path}/store.db", **config}
+        apps.append(create_app(config))
+        return apps[-1]
+
+    yield make
+    for a in apps:
+        a.extensions["store"].dispose()
 
 
 @pytest.fixture()

@@ -3,52 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests import servers
+from tests.servers import gunicorn
 
 
 @pytest.fixture(scope="module")
 def server(models_dir, tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "MODELS_DIR": str(models_dir), "PORT": str(port), "WORKERS": "2",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prom")), "LOG_REQUESTS": "false"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    log_path = tmp_path_factory.mktemp("log") / "gunicorn.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "service.wsgi:app"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                log.close()
-                raise RuntimeError(log_path.read_text()) from None
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    with gunicorn(tmp, MODELS_DIR=str(models_dir), DATABASE_URL=f"sqlite:///{tmp}/store.db") as (base, _):
+        yield base
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, bytes]:
@@ -70,3 +41,36 @@ def test_two_workers_serve_and_metrics_add_up_across_them(server):
     assert count and float(count.group(1)) == 40.0
     assert re.search(r"^sentences_analysed_total (\S+)$", metrics, re.M).group(1) == "80.0"
     assert 'model_active_info{name="kratom-claims",version="tiny.1"} 1.0' in metrics
+
+
+@pytest.mark.slow
+def test_every_worker_picks_up_an_activation_without_dropping_a_request(two_models, tmp_path):
+    with gunicorn(tmp_path, MODELS_DIR=str(two_models), DATABASE_URL=f"sqlite:///{tmp_path}/store.db",
+                  REFRESH_SECONDS="1") as (base, _):
+        stop = threading.Event()
+        seen: list[tuple[int, str]] = []
+
+        def traffic():
+            while not stop.is_set():
+                status, body = servers.call(base + "/v1/moderate", {"text": "Kratom cures pain.", "store": False})
+                seen.append((status, body["model"]["version"] if status == 200 else str(body)))
+
+        threads = [threading.Thread(target=traffic) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            status, body = servers.call(base + "/v1/models/tiny.2/activate", {})
+            assert status == 200, body
+            time.sleep(2.5)  # REFRESH_SECONDS=1, plus a model load
+            versions = {servers.call(base + "/v1/model")[1]["version"] for _ in range(20)}
+            assert versions == {"tiny.2"}  # both workers
+            assert servers.call(base + "/v1/models/tiny.1/activate", {})[0] == 200  # rollback
+            time.sleep(2.5)
+            assert {servers.call(base + "/v1/model")[1]["version"] for _ in range(20)} == {"tiny.1"}
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert seen and all(status == 200 for status, _ in seen), [s for s in seen if s[0] != 200][:3]
+    assert {v for _, v in seen} == {"tiny.1", "tiny.2"}

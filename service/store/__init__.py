@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,6 +104,9 @@ class Store:
         codes = sorted({f["code"] for s in body["sentences"] for f in s["flags"]} | {f["code"] for f in body["flags"]})
         with self.session() as s, s.begin():
             old = None
+            if document_id is not None and s.bind.dialect.name == "postgresql":
+                # one enqueue per document at a time (SQLite's BEGIN IMMEDIATE already serialises)
+                s.execute(sql_text("SELECT pg_advisory_xact_lock(hashtextextended(:d, 17))"), {"d": document_id})
             if document_id is not None:
                 old = s.scalars(select(Review).where(Review.document_id == document_id,
                                                      Review.status == "pending").with_for_update()).first()

@@ -1,0 +1,67 @@
+"""Start the service as `make run` does (gunicorn, preloaded) on a free 127.0.0.1 port, for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(tmp: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run gunicorn with ``env`` over the current environment; yield its base URL and process."""
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "prom").mkdir(exist_ok=True)
+    full = {**os.environ, "PORT": str(port), "WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom"),
+            "LOG_REQUESTS": "false", **env}
+    log_path = tmp / "gunicorn.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "--config", "gunicorn.conf.py",
+                                 "service.wsgi:app"], cwd=ROOT, env=full, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/readyz", timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log_path.read_text()) from None
+                    time.sleep(0.2)
+            yield base, proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def call(url: str, body: dict | None = None, method: str | None = None) -> tuple[int, dict | bytes]:
+    """One request; returns (status, parsed JSON or raw bytes), HTTP errors included."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
