@@ -15,7 +15,7 @@ from .conftest import MINI_CORPUS
 DOCUMENT = ("Our new Bali blend arrived this week. Kratom cures anxiety with zero side effects. "
             "A cup of this tea before bed settles my restless legs.")
 TARGET = "A cup of this tea before bed settles my restless legs."
-SAID = {"labels": ["efficacy"], "flags": ["disease_claim"]}  # what the moderator decides
+SAID = {"labels": ["efficacy", "dosing"], "flags": ["disease_claim"]}  # what the moderator decides
 
 
 def post(client, path, body):
