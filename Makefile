@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: install model retrain run test lint bench evaluate clean
+.PHONY: install services model retrain run test lint bench evaluate clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ retrain: install
 run: model
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py service.wsgi:app
 
-test: install
+# What the tests talk to besides Python: PostgreSQL on 127.0.0.1:5432 (started if it is
+# installed but stopped) and Debian's Chromium for the moderators' page test.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: install services
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

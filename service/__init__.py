@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,12 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     provider.refresh(force=True)
     app.extensions["analyzers"] = provider
 
-    from . import api, cli, errors, observability, ui
+    from . import access, api, cli, errors, observability, ui
 
+    app.config["SECRET_KEY"] = settings["SECRET_KEY"] or _local_secret(Path(settings["DATA_DIR"]))
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     observability.init_app(app)
+    access.init_app(app, store)
     api.init_app(app)
     ui.init_app(app)
     cli.init_app(app)
@@ -64,3 +69,21 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
 
     provider.on_switch.append(_switched)
     return app
+
+
+def _local_secret(data_dir: Path) -> str:
+    """The embedded default's session secret: random, made once, shared by every worker."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".secret_key.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic: if two processes race, both read the winner's key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from .store import Store
+from .store.schema import ROLES
 
 
 def _store() -> Store:
@@ -48,6 +49,47 @@ def export_feedback(output: str) -> None:
     click.echo(f"exported {n} corrected sentences", err=True)
 
 
+@click.group("keys")
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+def create_key(name: str, role: str) -> None:
+    """Create a key and print it (it is shown this once)."""
+    record, key = _store().create_key(name, role, actor="cli")
+    click.echo(f"created {record['role']} key {record['name']!r} (id {record['id']}); keep it, it is not shown again:")
+    click.echo(key)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """List keys (never the keys themselves)."""
+    for k in _store().api_keys():
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else f"last used {k['last_used_at'] or 'never'}"
+        click.echo(f"{k['id']:>4}  {k['name']:<24} {k['role']:<10} {k['prefix']}…  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key")
+def revoke_key(key: str) -> None:
+    """Revoke a key by id or name; it stops working on the next request."""
+    record = _store().revoke_key(int(key) if key.isdigit() else key, actor="cli")
+    click.echo(f"revoked key {record['name']!r} (id {record['id']})")
+
+
+@keys.command("ensure-dev")
+def ensure_dev_key() -> None:
+    """For `make run`: on first start (no key at all), create an admin key for local use and print it once."""
+    store = _store()
+    if store.api_keys():
+        return
+    _, key = store.create_key("local-dev", "admin", actor="make run")
+    click.echo(f"Created a local development admin key (shown once; `python -m service keys --help`):\n  {key}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (purge, migrate, export_feedback):
+    for command in (purge, migrate, export_feedback, keys):
         app.cli.add_command(command)

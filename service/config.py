@@ -42,6 +42,10 @@ SETTINGS: tuple[Setting, ...] = (
             "queued for review (low, medium, high; `none`: only on request)."),
     Setting("RETENTION_DAYS", 90, int, "Days submitted texts are kept; `purge` deletes older ones."),
     Setting("REFRESH_SECONDS", 2.0, float, "How often each worker checks for a new active model and term lists."),
+    Setting("SECRET_KEY", "", str, "Signs the moderators' page session cookies; the same on every instance. "
+            "Empty: a random key kept in `DATA_DIR/secret_key`."),
+    Setting("SESSION_COOKIE_SECURE", False, _bool, "Always mark session cookies Secure (they are anyway on "
+            "requests that arrive over TLS)."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the JSON logs on standard error."),
     Setting("LOG_REQUESTS", True, _bool, "Write one JSON log line per request."),
 )

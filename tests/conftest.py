@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from service import create_app
@@ -98,15 +100,35 @@ def database_url(request, tmp_path) -> str:
     return url
 
 
+class KeyedClient(FlaskClient):
+    """A test client that sends the app's admin test key unless a test sets its own header."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        key = getattr(self.application, "test_key", None)
+        if key:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+
+
+def with_admin_key(app: Flask) -> Flask:
+    """Give ``app`` an admin key its test clients use by default (``app.test_key``)."""
+    store = app.extensions["store"]
+    name = f"test-admin-{len(store.api_keys())}"
+    app.test_key = store.create_key(name, "admin", actor="tests")[1]
+    app.test_client_class = KeyedClient
+    return app
+
+
 @pytest.fixture()
 def make_app(models_dir, tmp_path):
-    """Build apps by the factory (defaults: the tiny model, a SQLite store in tmp_path); closes their pools."""
+    """Build apps by the factory (defaults: the tiny model, a SQLite store in tmp_path), each with an
+    admin test key its clients send; closes their pools."""
     apps = []
 
     def make(**config):
         config = {"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False,
-                  "DATABASE_URL": f"sqlite:///{tmp_path}/store.db", **config}
-        apps.append(create_app(config))
+                  "DATABASE_URL": f"sqlite:///{tmp_path}/store.db", "DATA_DIR": str(tmp_path), **config}
+        apps.append(with_admin_key(create_app(config)))
         return apps[-1]
 
     yield make
@@ -115,9 +137,8 @@ def make_app(models_dir, tmp_path):
 
 
 @pytest.fixture()
-def app(models_dir, tmp_path):
-    return create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False,
-                       "DATABASE_URL": f"sqlite:///{tmp_path}/store.db"})
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture()

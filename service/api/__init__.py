@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import problem
-from . import admin, meta, moderate, reviews
+from . import admin, keys, meta, moderate, reviews
 
 JSON_TYPES = ("application/json",)
 
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> Api:
     api.register_blueprint(moderate.blp)
     api.register_blueprint(reviews.blp)
     api.register_blueprint(admin.blp)
+    api.register_blueprint(keys.blp)
     api.register_blueprint(meta.blp)
 
     @app.before_request

@@ -7,7 +7,10 @@ page, the CLI and the training export share one implementation.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +31,8 @@ from ..analysis.taxonomy import FLAGS, LABELS
 from .db import make_engine, migrate, session_factory
 from .schema import (
     DECISION_STATUS,
+    ROLES,
+    ApiKey,
     AuditEntry,
     Counter,
     Decision,
@@ -38,6 +43,8 @@ from .schema import (
 from .schema import Correction as CorrectionRow
 
 __all__ = ["Conflict", "NotFound", "Store"]
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class NotFound(LookupError):
@@ -315,6 +322,67 @@ class Store:
             rows = list(s.scalars(select(Term).order_by(Term.id)))
         return TermList([TermRule(t.id, t.term, t.flag, t.effect) for t in rows], generation=gen)
 
+    # -- API keys --------------------------------------------------------------------------
+
+    def create_key(self, name: str, role: str, *, actor: str) -> tuple[dict[str, Any], str]:
+        """A new key: returns its record and the key itself, which is not kept and cannot be shown again."""
+        if role not in ROLES:
+            raise InputError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        name = name.strip()
+        if not name:
+            raise InputError("a key needs a name")
+        prefix = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        key = f"kc_{prefix}_{secret}"
+        salt = secrets.token_hex(16)
+        try:
+            with self.session() as s, s.begin():
+                row = ApiKey(name=name, role=role, prefix=prefix, salt=salt, digest=_digest(salt, key))
+                s.add(row)
+                s.flush()
+                self._audit(s, actor, "key.create", f"key:{row.id}", {"name": name, "role": role})
+                return self._key(row), key
+        except IntegrityError as exc:
+            raise Conflict(f"a key named {name!r} exists") from exc
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            return [self._key(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke_key(self, ident: int | str, *, actor: str) -> dict[str, Any]:
+        """Revoke by id or name; takes effect on the next request (keys are checked on every one)."""
+        with self.session() as s, s.begin():
+            q = select(ApiKey).where(ApiKey.id == ident if isinstance(ident, int) else ApiKey.name == ident)
+            row = s.scalars(q).first()
+            if row is None:
+                raise NotFound(f"there is no key {ident!r}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                self._audit(s, actor, "key.revoke", f"key:{row.id}", {"name": row.name})
+            return self._key(row)
+
+    def live_key(self, key_id: int) -> dict[str, Any] | None:
+        """The key's record if it exists and is not revoked (the moderators' page re-checks its session)."""
+        with self.session() as s:
+            row = s.get(ApiKey, key_id)
+            return self._key(row) if row is not None and row.revoked_at is None else None
+
+    def verify_key(self, key: str) -> dict[str, Any] | None:
+        """The key's record if ``key`` is a live key, else None. Compares in constant time."""
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != "kc" or len(parts[1]) != 8:
+            return None
+        with self.session() as s:
+            row = s.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+            if row is None or not hmac.compare_digest(row.digest, _digest(row.salt, key)) or row.revoked_at:
+                return None
+            record = self._key(row)
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            with self.session() as s, s.begin():  # at most one write per key per minute
+                s.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        return record
+
     # -- audit, retention ------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, target: str, detail: Mapping[str, Any]) -> None:
@@ -349,7 +417,7 @@ class Store:
     def wipe(self) -> None:
         """Delete every row (tests)."""
         with self.session() as s, s.begin():
-            for table in (CorrectionRow, Decision, Review, Term, Counter, AuditEntry):
+            for table in (CorrectionRow, Decision, Review, Term, Counter, AuditEntry, ApiKey):
                 s.execute(delete(table))
 
     # -- helpers ---------------------------------------------------------------------------
@@ -377,9 +445,21 @@ class Store:
                 "created_by": c.created_by, "created_at": _iso(c.created_at)}
 
     @staticmethod
+    def _key(k: ApiKey) -> dict[str, Any]:
+        return {"id": k.id, "name": k.name, "role": k.role, "prefix": f"kc_{k.prefix}_",
+                "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
+                "revoked_at": _iso(k.revoked_at)}
+
+    @staticmethod
     def _term(t: Term) -> dict[str, Any]:
         return {"id": t.id, "term": t.term, "flag": t.flag, "effect": t.effect, "note": t.note,
                 "created_by": t.created_by, "created_at": _iso(t.created_at)}
+
+
+def _digest(salt: str, key: str) -> str:
+    # Keys are 256-bit random, so a salted SHA-256 resists offline guessing; a slow hash would
+    # only add latency to every request.
+    return hashlib.sha256(bytes.fromhex(salt) + key.encode()).hexdigest()
 
 
 def _encode_cursor(r: Review) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 REVIEW_STATUSES = ("pending", "approved", "rejected", "changes_requested", "superseded")
+ROLES = ("client", "moderator", "admin")  # each role may do all the previous one may
 DECISION_STATUS = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 
 
@@ -124,3 +125,19 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]]
+
+
+class ApiKey(Base):
+    """An API key: only a salted hash of it is kept; the key is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # public part, for lookup and display
+    salt: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

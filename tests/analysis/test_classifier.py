@@ -61,14 +61,15 @@ def test_the_pickle_path_scores_like_the_exported_scorer(model_copy, tiny_model)
     assert abs(pickled.predict_proba(texts) - tiny_model.predict_proba(texts)).max() < 1e-5
 
 
-def test_serving_imports_no_scikit_learn(models_dir):
+def test_serving_imports_no_scikit_learn(models_dir, tmp_path):
     import os
     import subprocess
     import sys
 
     code = "import sys, service.wsgi; print('sklearn' in sys.modules, 'joblib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MODELS_DIR": str(models_dir), "LOG_REQUESTS": "0"})
+                         env={**os.environ, "MODELS_DIR": str(models_dir), "LOG_REQUESTS": "0",
+                              "DATA_DIR": str(tmp_path)})
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -2,8 +2,6 @@
 
 import pytest
 
-from service import create_app
-
 
 def assert_problem(r, status):
     assert r.status_code == status
@@ -26,21 +24,21 @@ def test_wrong_content_type_is_415(client, ctype):
     assert_problem(client.post("/v1/moderate", **kwargs), 415)
 
 
-def test_body_over_the_limit_is_413(models_dir):
-    app = create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False, "MAX_CONTENT_LENGTH": 1000})
+def test_body_over_the_limit_is_413(make_app):
+    app = make_app(MAX_CONTENT_LENGTH=1000)
     r = app.test_client().post("/v1/moderate", json={"text": "x" * 2000})
     body = assert_problem(r, 413)
     assert "1000" in body["detail"]
 
 
-def test_text_over_the_configured_limit_is_413_naming_it(models_dir):
-    app = create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False, "MAX_TEXT_CHARS": 10})
+def test_text_over_the_configured_limit_is_413_naming_it(make_app):
+    app = make_app(MAX_TEXT_CHARS=10)
     body = assert_problem(app.test_client().post("/v1/moderate", json={"text": "x" * 11}), 413)
     assert body["limit"] == "text_chars" and body["maximum"] == 10
 
 
-def test_too_many_sentences_is_413(models_dir):
-    app = create_app({"MODELS_DIR": str(models_dir), "LOG_REQUESTS": False, "MAX_SENTENCES": 2})
+def test_too_many_sentences_is_413(make_app):
+    app = make_app(MAX_SENTENCES=2)
     body = assert_problem(app.test_client().post("/v1/moderate", json={"text": "One. Two. Three."}), 413)
     assert body["limit"] == "sentences"
 

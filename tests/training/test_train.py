@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from service import create_app
 from service.analysis.classifier import ModelRegistry
 from training import train as train_cli
 from training.corpus import SEED_FILE, is_test_document, load_corpus, read_rows, split
@@ -31,7 +30,7 @@ def test_other_families_train_and_score(rows, policy, family):
     assert model.predict_proba(["Kratom eases pain."]).shape == (1, len(model.outputs))
 
 
-def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_path):
+def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_path, make_app):
     models = tmp_path / "models"
     code = train_cli.main(["--data", str(SEED_FILE), str(MINI_CORPUS), "--models-dir", str(models),
                            "--folds", "3", "--version", "v1", "--family", "logreg"])
@@ -46,7 +45,7 @@ def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_pat
     sums = dict(line.split()[::-1] for line in (directory / "SHA256SUMS").read_text().splitlines())
     assert sums == {"model.joblib": card["artifact"]["sha256"], "scorer.npz": card["scorer"]["sha256"]}
     assert ModelRegistry(models).active_version() == "v1"
-    app = create_app({"MODELS_DIR": str(models), "LOG_REQUESTS": False})
+    app = make_app(MODELS_DIR=str(models))
     assert app.test_client().get("/v1/model").get_json()["version"] == "v1"
 
 
