@@ -49,12 +49,13 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     provider.refresh(force=True)
     app.extensions["analyzers"] = provider
 
-    from . import access, api, cli, errors, observability, ui
+    from . import access, api, cli, errors, limits, observability, ui
 
     app.config["SECRET_KEY"] = settings["SECRET_KEY"] or _local_secret(Path(settings["DATA_DIR"]))
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     observability.init_app(app)
     access.init_app(app, store)
+    limits.init_app(app)
     api.init_app(app)
     ui.init_app(app)
     cli.init_app(app)
