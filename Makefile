@@ -24,6 +24,7 @@ retrain: install
 	$(PY) -m training.train
 
 run: model
+	@LOG_REQUESTS=false $(PY) -m service keys ensure-dev
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py service.wsgi:app
 
 # What the tests talk to besides Python: PostgreSQL on 127.0.0.1:5432 (started if it is

@@ -44,7 +44,10 @@ def ago(iso: str | None, now: datetime | None = None) -> str:
     """'3 min ago' from the store's ISO timestamps: moderators care about age, not the clock."""
     if not iso:
         return ""
-    then = datetime.fromisoformat(iso)
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso  # a page is better with a raw timestamp than with an error
     if then.tzinfo is None:
         then = then.replace(tzinfo=UTC)
     seconds = ((now or datetime.now(UTC)) - then).total_seconds()

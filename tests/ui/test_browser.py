@@ -84,7 +84,7 @@ def test_open_correct_approve_and_see_the_decision(page: Page):
     # the review: flagged sentences highlighted, evidence marked, help on "?"
     expect(page.locator("#s-0")).to_have_class(re.compile(r"\bsev-high\b"))
     expect(page.locator("#s-0 mark").first).to_have_text("cures")
-    expect(page.locator("#s-3 .flags")).to_contain_text("opioid substitution")
+    expect(page.locator("#s-0 .flags")).to_contain_text("disease claim")
     page.keyboard.press("?")
     expect(page.locator("#help")).to_be_visible()
     page.keyboard.press("Escape")

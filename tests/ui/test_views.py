@@ -222,4 +222,4 @@ def test_age():
     assert ago("2026-01-02T09:00:00Z", now) == "3 h ago"
     assert ago("2026-01-01T12:00:00Z", now) == "1 day ago"
     assert ago("2025-11-01T12:00:00Z", now) == "2 months ago"
-    assert ago(None, now) == ""
+    assert ago(None, now) == "" and ago("yesterday", now) == "yesterday"
