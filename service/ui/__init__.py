@@ -6,6 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from .auth import init_csrf
     from .views import bp
 
+    init_csrf(app)
     app.register_blueprint(bp)

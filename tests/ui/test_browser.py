@@ -53,10 +53,10 @@ def page(server) -> Iterator[Page]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            # Sign-in is a key sent on every request (the API's way); the page needs nothing else.
-            context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900},
-                                          extra_http_headers={"Authorization": f"Bearer {key}"})
-            yield context.new_page()
+            context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.key = key  # type: ignore[attr-defined]
+            yield page
             context.close()
         finally:
             browser.close()
@@ -64,15 +64,24 @@ def page(server) -> Iterator[Page]:
 
 def test_open_correct_approve_and_see_the_decision(page: Page):
     api = page.request
-    queued = api.post("/v1/moderate", data={"text": DOCUMENT, "document_id": "vendor-page-17", "review": True})
+    auth = {"Authorization": f"Bearer {page.key}"}
+    queued = api.post("/v1/moderate", data={"text": DOCUMENT, "document_id": "vendor-page-17", "review": True},
+                      headers=auth)
     assert queued.ok, queued.text()
     rid = queued.json()["review"]["id"]
-    before = api.get(f"/v1/reviews/{rid}").json()
+    before = api.get(f"/v1/reviews/{rid}", headers=auth).json()
     sentence = before["analysis"]["sentences"][1]  # "Take 5 grams twice a day."
     assert sentence["text"] == "Take 5 grams twice a day."
 
-    # the queue: the review with its risk; j selects it, Enter opens it
+    # signing in: the queue sends us to the sign-in page, the key brings us back
     page.goto("/ui/")
+    page.wait_for_url("**/ui/login**")
+    page.get_by_label("API key").fill(page.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/ui/")
+    expect(page.locator(".who")).to_contain_text(MODERATOR)
+
+    # the queue: the review with its risk; j selects it, Enter opens it
     row = page.locator("table.queue tbody tr").first
     expect(row).to_contain_text("vendor-page-17")
     expect(row.locator(".badge")).to_have_text("High")
@@ -119,7 +128,7 @@ def test_open_correct_approve_and_see_the_decision(page: Page):
         f"Review #{rid} (vendor-page-17) approved with 1 sentence correction.")
     expect(page.locator(".empty")).to_contain_text("Nothing to review")
 
-    stored = api.get(f"/v1/reviews/{rid}").json()
+    stored = api.get(f"/v1/reviews/{rid}", headers=auth).json()
     assert stored["status"] == "approved" and stored["decided_by"] == MODERATOR
     [decision] = stored["decisions"]
     assert decision["action"] == "approve" and decision["note"].startswith("a dosing warning")
