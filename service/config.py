@@ -46,7 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Empty: a random key kept in `DATA_DIR/secret_key`."),
     Setting("SESSION_COOKIE_SECURE", False, _bool, "Always mark session cookies Secure (they are anyway on "
             "requests that arrive over TLS)."),
-    Setting("RATE_LIMIT", "600/minute", str, "Requests per API key (e.g. `600/minute`, `20/second`); empty: "
+    Setting("RATE_LIMIT", "600/minute", str, "Requests per API key (e.g. `600/minute`, `20/second`); `off`: "
             "no limit. Health, metrics and docs are not limited."),
     Setting("RATE_LIMIT_STORAGE", "", str, "Where limits are counted: `redis://host:6379/0` holds them across "
             "workers and instances; empty: each worker's memory (N workers let N times the limit through)."),

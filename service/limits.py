@@ -27,6 +27,7 @@ def _exempt() -> bool:
 def init_app(app: Flask) -> Limiter:
     """Call after ``access.init_app``: the limit is counted per key, so the key must be known first."""
     limit = app.config["RATE_LIMIT"]
+    limit = "" if str(limit).strip().lower() in ("", "off", "none") else limit
     limiter = Limiter(
         _key, app=app, default_limits=[limit] if limit else [], default_limits_exempt_when=_exempt,
         storage_uri=app.config["RATE_LIMIT_STORAGE"] or "memory://",

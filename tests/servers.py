@@ -11,8 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from service.store import Store
 
 ROOT = Path(__file__).parents[1]
 
@@ -24,8 +27,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(tmp: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run gunicorn with ``env`` over the current environment; yield its base URL and process."""
+def gunicorn(tmp: Path, **env: str) -> Iterator[tuple[str, str]]:
+    """Run gunicorn with ``env`` over the current environment; yield its base URL and an admin key."""
+    store = Store(env["DATABASE_URL"])
+    store.migrate()
+    key = store.create_key(f"test-admin-{uuid.uuid4().hex[:8]}", "admin", actor="tests")[1]
+    store.dispose()
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "prom").mkdir(exist_ok=True)
@@ -46,16 +53,20 @@ def gunicorn(tmp: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(log_path.read_text()) from None
                     time.sleep(0.2)
-            yield base, proc
+            yield base, key
         finally:
             proc.terminate()
             proc.wait(timeout=20)
 
 
-def call(url: str, body: dict | None = None, method: str | None = None) -> tuple[int, dict | bytes]:
+def call(url: str, body: dict | None = None, method: str | None = None, *,
+         key: str | None = None) -> tuple[int, dict | bytes]:
     """One request; returns (status, parsed JSON or raw bytes), HTTP errors included."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, raw = r.status, r.read()

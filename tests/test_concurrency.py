@@ -17,12 +17,12 @@ FEEDBACK = 200
 
 @pytest.mark.slow
 def test_concurrent_decisions_and_corrections_are_each_stored_exactly_once(models_dir, database_url, tmp_path):
-    with gunicorn(tmp_path, MODELS_DIR=str(models_dir), DATABASE_URL=database_url) as (base, _):
+    with gunicorn(tmp_path, MODELS_DIR=str(models_dir), DATABASE_URL=database_url, RATE_LIMIT="off") as (base, key):
         review_ids = []
         for start in range(0, REVIEWS, 100):
             docs = [{"text": f"Kratom cures anxiety, says vendor {i}. Take {i % 7 + 1} grams.",
                      "document_id": f"doc-{i}", "review": True} for i in range(start, start + 100)]
-            status, body = call(base + "/v1/moderate/batch", {"documents": docs})
+            status, body = call(base + "/v1/moderate/batch", {"documents": docs}, key=key)
             assert status == 200, body
             review_ids += [r["review"]["id"] for r in body["results"]]
         assert len(set(review_ids)) == REVIEWS
@@ -31,11 +31,11 @@ def test_concurrent_decisions_and_corrections_are_each_stored_exactly_once(model
             rid = review_ids[k % REVIEWS]
             return "decision", k, call(f"{base}/v1/reviews/{rid}/decision", {
                 "action": ("approve", "reject", "request_changes")[k % 3], "version": 1, "note": f"op {k}",
-                "corrections": [{"sentence_index": 1, "labels": ["dosing"], "flags": []}]})
+                "corrections": [{"sentence_index": 1, "labels": ["dosing"], "flags": []}]}, key=key)
 
         def feedback(k):
             return "feedback", k, call(base + "/v1/feedback", {
-                "text": f"Sentence {k} says kratom eased the pain.", "labels": ["efficacy"], "flags": []})
+                "text": f"Sentence {k} says kratom eased the pain.", "labels": ["efficacy"], "flags": []}, key=key)
 
         ops = [lambda k=k: decide(k) for k in range(REVIEWS + RACED)] + \
               [lambda k=k: feedback(k) for k in range(FEEDBACK)]

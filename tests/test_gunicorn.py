@@ -18,13 +18,18 @@ from tests.servers import gunicorn
 @pytest.fixture(scope="module")
 def server(models_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    with gunicorn(tmp, MODELS_DIR=str(models_dir), DATABASE_URL=f"sqlite:///{tmp}/store.db") as (base, _):
+    with gunicorn(tmp, MODELS_DIR=str(models_dir), DATABASE_URL=f"sqlite:///{tmp}/store.db") as (base, key):
+        KEY["admin"] = key
         yield base
+
+
+KEY: dict[str, str] = {}
 
 
 def call(url: str, body: dict | None = None) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
+                                                          "Authorization": f"Bearer {KEY['admin']}"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status, r.read()
 
@@ -46,13 +51,14 @@ def test_two_workers_serve_and_metrics_add_up_across_them(server):
 @pytest.mark.slow
 def test_every_worker_picks_up_an_activation_without_dropping_a_request(two_models, tmp_path):
     with gunicorn(tmp_path, MODELS_DIR=str(two_models), DATABASE_URL=f"sqlite:///{tmp_path}/store.db",
-                  REFRESH_SECONDS="1") as (base, _):
+                  REFRESH_SECONDS="1", RATE_LIMIT="off") as (base, key):
         stop = threading.Event()
         seen: list[tuple[int, str]] = []
 
         def traffic():
             while not stop.is_set():
-                status, body = servers.call(base + "/v1/moderate", {"text": "Kratom cures pain.", "store": False})
+                status, body = servers.call(base + "/v1/moderate", {"text": "Kratom cures pain.", "store": False},
+                                            key=key)
                 seen.append((status, body["model"]["version"] if status == 200 else str(body)))
 
         threads = [threading.Thread(target=traffic) for _ in range(4)]
@@ -60,14 +66,14 @@ def test_every_worker_picks_up_an_activation_without_dropping_a_request(two_mode
             t.start()
         try:
             time.sleep(0.5)
-            status, body = servers.call(base + "/v1/models/tiny.2/activate", {})
+            status, body = servers.call(base + "/v1/models/tiny.2/activate", {}, key=key)
             assert status == 200, body
             time.sleep(2.5)  # REFRESH_SECONDS=1, plus a model load
-            versions = {servers.call(base + "/v1/model")[1]["version"] for _ in range(20)}
+            versions = {servers.call(base + "/v1/model", key=key)[1]["version"] for _ in range(20)}
             assert versions == {"tiny.2"}  # both workers
-            assert servers.call(base + "/v1/models/tiny.1/activate", {})[0] == 200  # rollback
+            assert servers.call(base + "/v1/models/tiny.1/activate", {}, key=key)[0] == 200  # rollback
             time.sleep(2.5)
-            assert {servers.call(base + "/v1/model")[1]["version"] for _ in range(20)} == {"tiny.1"}
+            assert {servers.call(base + "/v1/model", key=key)[1]["version"] for _ in range(20)} == {"tiny.1"}
         finally:
             stop.set()
             for t in threads:

@@ -35,7 +35,7 @@ def test_redis_holds_the_limit_across_two_workers(models_dir, tmp_path):
     _, key = store.create_key(f"limited-{uuid.uuid4().hex[:8]}", "client", actor="t")
     store.dispose()
     with gunicorn(tmp_path, MODELS_DIR=str(models_dir), DATABASE_URL=url, RATE_LIMIT="20/minute",
-                  RATE_LIMIT_STORAGE=REDIS) as (base, _):
+                  RATE_LIMIT_STORAGE=REDIS) as (base, _admin):
         import urllib.error
         import urllib.request
 

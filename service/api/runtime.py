@@ -15,9 +15,7 @@ def provider() -> AnalyzerProvider:
 
 
 def analyzer_for(version: str | None) -> Analyzer:
-    p = provider()
-    p.refresh()
-    return p.get(version)
+    return provider().get(version)
 
 
 def current_store() -> Store:
