@@ -36,6 +36,7 @@ from service.analysis.extract import extract
 from service.analysis.policy import load_policy
 from service.analysis.segment import segment
 from service.analysis.taxonomy import LABELS
+from service.store import Store
 from training.corpus import load_corpus, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,8 +166,16 @@ class Server:
     def __init__(self, models_dir: Path, preload: bool = True) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        data_dir = tempfile.mkdtemp(prefix="bench-data-")
+        database_url = f"sqlite:///{data_dir}/store.db"
+        store = Store(database_url)
+        store.migrate()
+        self.key = store.create_key("bench", "admin", actor="bench")[1]
+        store.dispose()
+        # the API needs a key; limits are off so the benchmark measures the service, not the limiter
         env = {**os.environ, "MODELS_DIR": str(models_dir), "PORT": str(self.port), "WORKERS": "2",
-               "LOG_REQUESTS": "false", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-")}
+               "LOG_REQUESTS": "false", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-"),
+               "DATABASE_URL": database_url, "DATA_DIR": data_dir, "RATE_LIMIT": "off"}
         env["PRELOAD"] = "1" if preload else "0"
         cmd = [str(Path(sys.executable).with_name("gunicorn")), "--config", "gunicorn.conf.py"]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
@@ -203,9 +212,10 @@ class Server:
         self.log.close()
 
 
-def wrk(url: str, body: str | None, connections: int, seconds: int) -> dict[str, Any]:
+def wrk(url: str, body: str | None, connections: int, seconds: int, key: str = "") -> dict[str, Any]:
     script = None
-    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "-H", f"Authorization: Bearer {key}", url]
     if body is not None:
         fd, script = tempfile.mkstemp(suffix=".lua")
         with os.fdopen(fd, "w") as fh:
@@ -241,8 +251,8 @@ def http(models_dir: Path, seconds: int) -> dict[str, Any]:
     server = Server(models_dir)
     results: dict[str, Any] = {"load_generator": "wrk 4.1 (Debian), 2 threads, separate process", "runs": []}
     try:
-        n_single = len(json.loads(_post(server.base + "/v1/moderate", single))["sentences"])
-        batch_body = json.loads(_post(server.base + "/v1/moderate/batch", batch))
+        n_single = len(json.loads(_post(server.base + "/v1/moderate", single, key=server.key))["sentences"])
+        batch_body = json.loads(_post(server.base + "/v1/moderate/batch", batch, key=server.key))
         n_batch = sum(len(r["sentences"]) for r in batch_body["results"])
         endpoints = [("/healthz", None, 0), ("/v1/moderate", single, n_single),
                      ("/v1/moderate (html)", html_doc, n_single), ("/v1/moderate/batch", batch, n_batch)]
@@ -250,7 +260,7 @@ def http(models_dir: Path, seconds: int) -> dict[str, Any]:
             floor = None
             for name, body, sentences in endpoints:
                 path = name.split(" ")[0]
-                r = wrk(server.base + path, json.dumps(body) if body else None, connections, seconds)
+                r = wrk(server.base + path, json.dumps(body) if body else None, connections, seconds, server.key)
                 r.update(endpoint=name, connections=connections, sentences_per_request=sentences,
                          sentences_per_s=r["rps"] * sentences)
                 if name == "/healthz":
@@ -263,7 +273,7 @@ def http(models_dir: Path, seconds: int) -> dict[str, Any]:
         big = {"text": (as_text([s for d in documents(800) for s in d]) * 3)[:200_000]}
         time.sleep(5)  # let requests still queued from the last run drain first
         t0 = time.perf_counter()
-        status = _post(server.base + "/v1/moderate", big, status_only=True)
+        status = _post(server.base + "/v1/moderate", big, status_only=True, key=server.key)
         results["largest_document"] = {"chars": 200_000, "status": status,
                                        "seconds": time.perf_counter() - t0}
     finally:
@@ -271,9 +281,9 @@ def http(models_dir: Path, seconds: int) -> dict[str, Any]:
     return results
 
 
-def _post(url: str, body: dict, status_only: bool = False) -> Any:
+def _post(url: str, body: dict, status_only: bool = False, key: str = "") -> Any:
     req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
     with urllib.request.urlopen(req, timeout=60) as r:
         return r.status if status_only else r.read()
 
@@ -290,7 +300,7 @@ def footprint(models_dir: Path) -> dict[str, Any]:
     for preload in (True, False):
         server = Server(models_dir, preload=preload)
         try:
-            _post(server.base + "/v1/moderate", {"text": "Kratom eases pain. Take 2 g."})
+            _post(server.base + "/v1/moderate", {"text": "Kratom eases pain. Take 2 g."}, key=server.key)
             out["preload" if preload else "no_preload"] = {
                 "ready_seconds": server.ready_seconds, "workers": server.worker_memory()}
         finally:
