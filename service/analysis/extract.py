@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from array import array
+from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Literal
@@ -42,6 +43,24 @@ _ATTR_RE = re.compile(
 _CHARREF_RE = re.compile(r"&(?:#[xX][0-9a-fA-F]{1,8};?|#[0-9]{1,10};?|[A-Za-z][A-Za-z0-9]{0,31};?)")
 _LINE_BREAK_RE = re.compile(r"\r\n|[\n\r\u2028\u2029\x0b\x0c\x85]")
 _MAX_DEPTH = 512
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# Elements without content or end tag, and elements a later start tag closes (HTML's optional end
+# tags): neither nests, so "<br>" x 600 or "<p>a<p>b..." must not count as 600 levels deep.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+     "track", "wbr"}
+)
+_CELL_CLOSERS = frozenset({"td", "th", "tr", "tbody", "thead", "tfoot"})
+_CLOSED_BY = {
+    "p": _BLOCKS, "li": frozenset({"li"}), "dt": frozenset({"dt", "dd"}), "dd": frozenset({"dt", "dd"}),
+    "option": frozenset({"option", "optgroup"}), "optgroup": frozenset({"optgroup"}),
+    "tr": frozenset({"tr", "tbody", "thead", "tfoot"}), "td": _CELL_CLOSERS, "th": _CELL_CLOSERS,
+    "thead": frozenset({"tbody", "tfoot"}), "tbody": frozenset({"tbody", "tfoot"}),
+}
+# A tag, end tag, comment, declaration or processing instruction starts here (html.parser's view).
+_CONSTRUCT_RE = re.compile(r"<(?=[a-zA-Z/!?])")
+_COMMENT_CLOSE_RE = re.compile(r"--\s*>")  # where html.parser (3.11) ends a comment
+_BOGUS_CHARREF_RE = re.compile(r"&(?=#(?![0-9]|[xX][0-9a-fA-F]))")  # "&#" starting no reference
 
 
 @dataclass(frozen=True)
@@ -71,11 +90,47 @@ class Extraction:
 
 def extract(source: str, fmt: Format = "text") -> Extraction:
     """Extract the text a reader sees from ``source``."""
+    # JSON lets "\ud800" through; such a string cannot be encoded, hashed or stored (it was a 500).
+    if not source.isascii() and (m := _SURROGATE_RE.search(source)):
+        raise InputError(f"the text is not valid Unicode: a lone surrogate U+{ord(m.group()):04X} "
+                         f"at character {m.start()}")
     if fmt == "text":
         return _extract_text(source)
     if fmt == "html":
         return _HtmlExtractor(source).run()
     raise InputError(f"unknown format {fmt!r}")
+
+
+def _parser_view(source: str) -> str:
+    """``source`` with the ``<`` of every construct that can never end (no ``>``, or for a comment
+    no ``-->``, after it) and the ``&`` of every "&#" that starts no reference replaced by a NUL:
+    same length and lines, so positions do not move.
+
+    Python 3.11's HTMLParser re-scans the rest of the document once per such construct when it is
+    closed: quadratic, 450 s for 200 kB of "<a " (CPython fixed it later, gh-135462; we run 3.11.7).
+    It read them as text anyway; as text they cost one pass. And at the second stray "&#" it gave
+    up parsing and read all the rest, tags and scripts included, as text. The extractor emits the
+    source's characters, not the parser's, so the text keeps them as sent.
+    """
+    last_gt = source.rfind(">")
+    last_close = -1
+    for m in _COMMENT_CLOSE_RE.finditer(source):
+        last_close = m.start()
+    cuts = {m.start() for m in _CONSTRUCT_RE.finditer(source, last_gt + 1)}
+    cuts.update(m.start() for m in _BOGUS_CHARREF_RE.finditer(source))
+    start = max(0, last_close - 3)
+    while (i := source.find("<!--", start)) != -1:
+        if i + 4 > last_close:
+            cuts.add(i)
+        start = i + 1
+    if not cuts:
+        return source
+    out, prev = [], 0
+    for i in sorted(cuts):
+        out += [source[prev:i], "\x00"]
+        prev = i + 1
+    out.append(source[prev:])
+    return "".join(out)
 
 
 def _extract_text(source: str) -> Extraction:
@@ -105,11 +160,15 @@ class _HtmlExtractor(HTMLParser):
         self.block_start = 0
         self.block_origin: Origin = "body"
         self.skip_depth = 0
-        self.depth = 0
+        self.open: list[str] = []  # the elements open at this point, outermost first
+        self.open_count: Counter[str] = Counter()
 
     def run(self) -> Extraction:
-        self.feed(self.source)
-        self.close()
+        try:
+            self.feed(_parser_view(self.source))
+            self.close()
+        except AssertionError as exc:  # _markupbase's answer to some malformed declarations
+            raise InputError(f"the HTML could not be parsed: {exc}") from None
         self._end_block()
         return Extraction("".join(self.parts), tuple(self.blocks), self.src_start, self.src_end)
 
@@ -160,11 +219,31 @@ class _HtmlExtractor(HTMLParser):
         self._emit_raw(value, base)
         self._end_block()
 
+    # -- nesting ---------------------------------------------------------
+    def _open(self, tag: str) -> None:
+        if tag in _VOID:
+            return
+        while self.open and tag in _CLOSED_BY.get(self.open[-1], ()):
+            self._close_innermost()
+        self.open.append(tag)
+        self.open_count[tag] += 1
+        if len(self.open) > _MAX_DEPTH:
+            raise InputError(f"HTML is nested more than {_MAX_DEPTH} elements deep")
+
+    def _close_innermost(self) -> str:
+        tag = self.open.pop()
+        self.open_count[tag] -= 1
+        return tag
+
+    def _close(self, tag: str) -> None:
+        """An end tag closes its element and any left open inside it; a stray one closes nothing."""
+        if self.open_count[tag]:
+            while self._close_innermost() != tag:
+                pass
+
     # -- parser events ---------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise InputError(f"HTML is nested more than {_MAX_DEPTH} elements deep")
+        self._open(tag)
         if tag in _SKIPPED:
             self.skip_depth += 1
             return
@@ -186,7 +265,7 @@ class _HtmlExtractor(HTMLParser):
             self._attribute_text(tag, dict(attrs))
 
     def handle_endtag(self, tag: str) -> None:
-        self.depth = max(0, self.depth - 1)
+        self._close(tag)
         if tag in _SKIPPED:
             self.skip_depth = max(0, self.skip_depth - 1)
             return
@@ -195,7 +274,8 @@ class _HtmlExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.skip_depth:
-            self._emit(data, self._offset(), self._offset() + len(data))
+            start = self._offset()  # the source's characters: the parser's view has NULs for some "<"
+            self._emit(self.source[start : start + len(data)], start, start + len(data))
 
     def handle_entityref(self, name: str) -> None:
         self._charref()
@@ -220,9 +300,14 @@ class _HtmlExtractor(HTMLParser):
         elif attrs.get("alt"):
             self._from_raw_attribute("alt", "alt")
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # "<![CDATA[", "<![if ...]>": a bogus comment up to ">" in HTML, as browsers read it.
+        # _markupbase's version raises AssertionError on unknown keywords and scans for "]]>".
+        return self.parse_bogus_comment(i, report)
+
     def _from_raw_attribute(self, name: str, origin: Origin) -> None:
-        raw = self.get_starttag_text() or ""
         tag_start = self._offset()
+        raw = self.source[tag_start : tag_start + len(self.get_starttag_text() or "")]
         for m in _ATTR_RE.finditer(raw, raw.find(" ") if " " in raw else len(raw)):
             if m.group(1).lower() != name:
                 continue
