@@ -110,9 +110,28 @@ def handle_domain_error(exc: Exception) -> Response:
     return handle_unexpected(exc)
 
 
+def _from_json_decoder(exc: Exception) -> bool:
+    """Whether ``exc`` escaped json.loads: nesting deeper than the recursion limit (RecursionError)
+    or an integer over 4300 digits (ValueError) are not JSONDecodeErrors, so webargs let them through."""
+    if not isinstance(exc, (RecursionError, ValueError)) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").startswith("json.")
+
+
 def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
+    # Hostile bodies, not server faults (they were 500s): a request body json.loads cannot take...
+    if _from_json_decoder(exc):
+        return problem(400, "The request body is not valid JSON (nested too deep or a number too long).",
+                       slug="malformed-json")
+    # ...and a lone surrogate ("\ud800", valid JSON escape) in a field that is then encoded or stored.
+    if isinstance(exc, UnicodeEncodeError) and exc.reason == "surrogates not allowed":
+        return problem(422, "The request contains a string that is not valid Unicode (a lone surrogate "
+                       "such as \\ud800).", slug="invalid-unicode")
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem(500, "The service failed to handle this request; it has been logged.")
 
