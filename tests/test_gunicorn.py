@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,30 +16,19 @@ from tests.servers import gunicorn
 @pytest.fixture(scope="module")
 def server(models_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    with gunicorn(tmp, MODELS_DIR=str(models_dir), DATABASE_URL=f"sqlite:///{tmp}/store.db") as (base, key):
-        KEY["admin"] = key
-        yield base
-
-
-KEY: dict[str, str] = {}
-
-
-def call(url: str, body: dict | None = None) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
-                                                          "Authorization": f"Bearer {KEY['admin']}"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, r.read()
+    with gunicorn(tmp, MODELS_DIR=str(models_dir), DATABASE_URL=f"sqlite:///{tmp}/store.db") as server:
+        yield server
 
 
 @pytest.mark.slow
 def test_two_workers_serve_and_metrics_add_up_across_them(server):
+    base, key = server
     body = {"text": "Kratom cures anxiety with zero side effects. Take 5 grams twice a day."}
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: call(server + "/v1/moderate", body), range(40)))
+        results = list(pool.map(lambda _: servers.call(base + "/v1/moderate", body, key=key), range(40)))
     assert all(status == 200 for status, _ in results)
-    assert json.loads(results[0][1])["risk"]["level"] == "high"
-    metrics = call(server + "/metrics")[1].decode()
+    assert results[0][1]["risk"]["level"] == "high"
+    metrics = servers.call(base + "/metrics")[1].decode()
     count = re.search(r'http_requests_total\{method="POST",route="/v1/moderate",status="200"\} (\S+)', metrics)
     assert count and float(count.group(1)) == 40.0
     assert re.search(r"^sentences_analysed_total (\S+)$", metrics, re.M).group(1) == "80.0"
