@@ -94,9 +94,13 @@ class AnalyzerProvider:
             model = self.registry.load(version)
         except ModelError as exc:
             raise UnknownModelVersion(f"model version {version!r} is not available: {exc}") from exc
+        return self.keep(model)
+
+    def keep(self, model: Model) -> Analyzer:
+        """Cache an analyzer for an already loaded ``model`` (activation checks it by loading it once)."""
         analyzer = self.make(model)
         with self._lock:
-            self._pinned[version] = analyzer
+            self._pinned[model.version] = analyzer
             while len(self._pinned) > self.config["MODEL_CACHE_SIZE"]:
                 self._pinned.popitem(last=False)
         return analyzer

@@ -116,7 +116,7 @@ class ActivateModel(MethodView):
             directory = p.registry.directory(version)
         except ModelError as exc:
             raise NotFound(str(exc)) from exc
-        load_model(directory)  # refuse to activate what would not load (tampered, incompatible)
+        p.keep(load_model(directory))  # refuse what would not load; the switch below reuses it
         previous = p.registry.active_version()
         p.registry.set_active(version)
         current_store().audit(actor(), "model.activate", f"model:{version}", {"previous": previous})
