@@ -69,7 +69,8 @@ class SentenceFix:
     flags: tuple[str, ...]
 
 
-def _check_codes(labels: Sequence[str], flags: Sequence[str]) -> None:
+def check_codes(labels: Sequence[str], flags: Sequence[str]) -> None:
+    """Refuse labels and flags the taxonomy does not have."""
     bad = [x for x in labels if x not in LABELS] + [x for x in flags if x not in FLAGS]
     if bad:
         raise InputError(f"unknown labels or flags: {', '.join(map(str, bad))}")
@@ -186,7 +187,7 @@ class Store:
         if action not in DECISION_STATUS:
             raise InputError(f"unknown action {action!r}")
         for fix in corrections:
-            _check_codes(fix.labels, fix.flags)
+            check_codes(fix.labels, fix.flags)
         with self.session() as s, s.begin():
             review = s.get(Review, review_id)
             if review is None:
@@ -237,7 +238,7 @@ class Store:
     def add_feedback(self, text: str, labels: Sequence[str], flags: Sequence[str], *, actor: str,
                      note: str = "") -> dict[str, Any]:
         """A sentence correction outside a review."""
-        _check_codes(labels, flags)
+        check_codes(labels, flags)
         text = " ".join(text.split())
         if not text:
             raise InputError("the sentence is empty")

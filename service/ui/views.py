@@ -21,7 +21,7 @@ from ..analysis.errors import InputError
 from ..analysis.policy import SEVERITIES
 from ..analysis.taxonomy import FLAGS, LABELS
 from ..api.runtime import actor, current_store
-from ..store import Conflict, NotFound, SentenceFix
+from ..store import Conflict, NotFound, SentenceFix, check_codes
 from ..store.schema import DECISION_STATUS, REVIEW_STATUSES
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
@@ -197,9 +197,7 @@ def corrections_from_form(review: Mapping[str, Any], form: MultiDict[str, str]) 
                              + ("; its text was purged, so decide without corrections" if purged else ""))
         i = int(raw)
         labels, flags = form.getlist(f"labels-{i}"), form.getlist(f"flags-{i}")
-        unknown = sorted({x for x in labels if x not in LABELS} | {x for x in flags if x not in FLAGS})
-        if unknown:
-            raise InputError(f"unknown labels or flags: {', '.join(unknown)}")
+        check_codes(labels, flags)  # before _canonical, which would drop unknown codes silently
         chosen = _canonical(labels, flags)
         if chosen != values[i]:
             fixes.append(SentenceFix(i, *chosen))
