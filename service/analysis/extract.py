@@ -59,7 +59,11 @@ _CLOSED_BY = {
 }
 # A tag, end tag, comment, declaration or processing instruction starts here (html.parser's view).
 _CONSTRUCT_RE = re.compile(r"<(?=[a-zA-Z/!?])")
-_COMMENT_CLOSE_RE = re.compile(r"--\s*>")  # where html.parser (3.11) ends a comment
+# Where a comment ends, as browsers read it (HTML5): at "-->" or "--!>", and "<!-->" and "<!--->" are
+# empty comments. Python 3.11's html.parser ended comments at "--\s*>" only, so a claim after
+# "<!-->" or "<!-- x --!>" was hidden from us and shown to readers.
+_COMMENT_CLOSE_RE = re.compile(r"--!?>")
+_EMPTY_COMMENTS = ("<!-->", "<!--->")
 _BOGUS_CHARREF_RE = re.compile(r"&(?=#(?![0-9]|[xX][0-9a-fA-F]))")  # "&#" starting no reference
 
 
@@ -120,7 +124,7 @@ def _parser_view(source: str) -> str:
     cuts.update(m.start() for m in _BOGUS_CHARREF_RE.finditer(source))
     start = max(0, last_close - 3)
     while (i := source.find("<!--", start)) != -1:
-        if i + 4 > last_close:
+        if i + 4 > last_close and not source.startswith(_EMPTY_COMMENTS, i):
             cuts.add(i)
         start = i + 1
     if not cuts:
@@ -299,6 +303,13 @@ class _HtmlExtractor(HTMLParser):
                 self._from_raw_attribute("content", "meta")
         elif attrs.get("alt"):
             self._from_raw_attribute("alt", "alt")
+
+    def parse_comment(self, i: int, report: int = 1) -> int:
+        # HTML5's comment endings (see _COMMENT_CLOSE_RE); comments carry no visible text.
+        if self.rawdata.startswith(_EMPTY_COMMENTS, i):
+            return i + (5 if self.rawdata.startswith("<!-->", i) else 6)
+        m = _COMMENT_CLOSE_RE.search(self.rawdata, i + 4)
+        return m.end() if m else -1
 
     def parse_marked_section(self, i: int, report: int = 1) -> int:
         # "<![CDATA[", "<![if ...]>": a bogus comment up to ">" in HTML, as browsers read it.

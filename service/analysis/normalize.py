@@ -25,6 +25,26 @@ _HOMOGLYPHS = {
     "’": "'", "‘": "'", "‛": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
 }
 _TABLE = str.maketrans({**dict.fromkeys(_INVISIBLE, None), **_HOMOGLYPHS})
+
+
+def _marks_class() -> str:
+    """A regex class of every combining mark (categories Mn, Me), as ranges."""
+    ranges: list[list[int]] = []
+    for c in [*range(0x300, 0x20000), *range(0xE0000, 0xE1000)]:
+        if unicodedata.category(chr(c)) in ("Mn", "Me"):
+            if ranges and ranges[-1][1] == c - 1:
+                ranges[-1][1] = c
+            else:
+                ranges.append([c, c])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+# Accents and other combining marks: "ca\u0301ncer" and "cáncer" read as "cancer".
+_MARKS_RE = re.compile(f"[{_marks_class()}]")
+# U+202E shows what follows right to left, up to U+202C/U+2069 or the end of the paragraph:
+# "\u202erecnac" reads "cancer" on screen.
+_RLO = "\u202e"
+_RLO_END_RE = re.compile("[\u202c\u2069\n\r\u2029]")
 _SEP = r"[\s\-_.*·•'`~|/\\]{0,2}"
 _KRATOM_RE = re.compile(
     rf"(?<![a-z0-9])[kc]{_SEP}r{_SEP}[a@4]{_SEP}[t7+]{_SEP}[o0u]{_SEP}m(?!m)"
@@ -42,7 +62,8 @@ class Normalized:
         """Map ``[start, end)`` in the normalised text back to the original text."""
         if self.origin is None:
             return start, end
-        return self.origin[start], self.origin[end - 1] + 1
+        span = self.origin[start:end]
+        return min(span), max(span) + 1  # reversed (right-to-left override) runs map back too
 
 
 def normalize(text: str) -> str:
@@ -75,20 +96,40 @@ def normalize_with_map(text: str) -> Normalized:
 
 def _fold_unicode(text: str) -> tuple[str, tuple[int, ...] | None]:
     stripped = text.translate(_TABLE)
-    if unicodedata.is_normalized("NFKC", stripped):
+    if (_RLO not in text and unicodedata.is_normalized("NFKD", stripped)
+            and not _MARKS_RE.search(stripped)):
         folded = stripped.casefold()
-        if len(folded) == len(stripped):
+        if len(folded) == len(stripped) and not _MARKS_RE.search(folded):
             if len(stripped) == len(text):
                 return folded, None
             return folded, tuple(i for i, c in enumerate(text) if c not in _INVISIBLE)
-    # Slow path: characters whose normal form changes length (ligatures, ß, full-width...).
+    # Slow path: characters whose normal form changes length (ligatures, ß, full-width,
+    # accents...), or text shown in another order than it is stored.
     out: list[str] = []
     origin: list[int] = []
-    for i, ch in enumerate(text):
-        piece = unicodedata.normalize("NFKC", ch).translate(_TABLE).casefold()
+    for i in _display_order(text):
+        piece = unicodedata.normalize("NFKD", text[i]).translate(_TABLE).casefold()
+        piece = _MARKS_RE.sub("", unicodedata.normalize("NFKD", piece))
         out.append(piece)
         origin.extend([i] * len(piece))
     return "".join(out), tuple(origin)
+
+
+def _display_order(text: str) -> list[int] | range:
+    """Indices of ``text`` in the order a reader sees them: runs under a right-to-left
+    override reversed (Latin letters under U+202E are drawn right to left)."""
+    if _RLO not in text:
+        return range(len(text))
+    order: list[int] = []
+    pos = 0
+    while (rlo := text.find(_RLO, pos)) != -1:
+        m = _RLO_END_RE.search(text, rlo + 1)
+        end = m.start() if m else len(text)
+        order.extend(range(pos, rlo + 1))
+        order.extend(range(end - 1, rlo, -1))
+        pos = end
+    order.extend(range(pos, len(text)))
+    return order
 
 
 def _fold_kratom(text: str, origin: tuple[int, ...] | None) -> Normalized:

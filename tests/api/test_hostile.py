@@ -380,6 +380,29 @@ def test_a_disguised_claim_with_its_invisibles_as_html_references_is_flagged(cli
     assert flag_codes(body) == plain_codes
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["<p>Kratom cures <!-->cancer.</p>", "<p><!-- hidden? --!>Kratom cures cancer.</p>",
+     "<p>Kratom cures<!--->  cancer.</p>"],
+    ids=["empty-comment", "bang-close", "dash-empty"],
+)
+def test_a_claim_after_an_html5_comment_ending_is_flagged(client, plain_codes, source):
+    """A browser ends these comments where shown, so the claim is on the page."""
+    assert flag_codes(moderate(client, source, "html")) == plain_codes
+
+
+@pytest.mark.parametrize("fmt", ["text", "html"])
+@pytest.mark.parametrize(
+    "text",
+    ["Kratom cures \u202erecnac\u202c.", "\u202e.recnac seruc motarK", "Kratom cures ca\u0301nce\u0300r."],
+    ids=["rlo-word", "rlo-sentence", "combining"],
+)
+def test_a_claim_shown_by_overrides_or_accents_is_flagged(client, plain_codes, text, fmt):
+    """What a reader sees is what counts: U+202E draws "recnac" as "cancer"; accents are noise."""
+    source = text if fmt == "text" else f"<p>{text}</p>"
+    assert flag_codes(moderate(client, source, fmt)) == plain_codes
+
+
 def test_a_right_to_left_override_over_a_whole_word_keeps_offsets(client):
     """U+202E shows "recnac" as "cancer"; the characters are what is analysed, and where they are."""
     text = "Kratom cures \u202erecnac\u202c. \u202eKratom\u202c."
