@@ -33,6 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_TEXT_CHARS", 200_000, int, "Longest `text` in characters (at most 200000, the API contract)."),
     Setting("MAX_BATCH_DOCUMENTS", 100, int, "Most documents in one batch request (at most 100)."),
     Setting("MAX_SENTENCES", 5_000, int, "Most sentences analysed in one document (413 above)."),
+    Setting("MAX_REQUEST_SENTENCES", 20_000, int, "Most sentences analysed in one request, all its documents "
+            "together (413 above): refused before scoring, so no request runs into the worker timeout."),
     Setting("MODEL_CACHE_SIZE", 3, int, "Model versions kept loaded for requests that pin a version."),
     Setting("DATABASE_URL", "", str, "SQLAlchemy URL of the store (`postgresql://…` in production); "
             "empty: SQLite in `DATA_DIR`."),

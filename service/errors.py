@@ -98,11 +98,15 @@ def handle_domain_error(exc: Exception) -> Response:
     for cls, status in STATUS_OF:
         if isinstance(exc, cls):
             extra: dict[str, Any] = {}
+            detail = str(exc)
             if isinstance(exc, LimitExceeded):
                 extra = {"limit": exc.limit, "value": exc.value, "maximum": exc.maximum}
+            if isinstance(exc, InputError) and exc.pointer:
+                # which document of a batch: "/documents/3/text: the document has..."
+                extra["pointer"] = exc.pointer
+                detail = f"{exc.pointer}: {detail}"
             if isinstance(exc, Conflict):
                 extra = {"current_version": exc.current_version, "review_status": exc.status}
-            detail = str(exc)
             if isinstance(exc, OperationalError):
                 log.error("database error on %s %s: %s", request.method, request.path, exc.orig)
                 detail = "The review store is unavailable; try again shortly."

@@ -111,4 +111,5 @@ class AnalyzerProvider:
 
 def build_analyzer(model: Model, policy: Policy, config: dict[str, Any]) -> Analyzer:
     """An analyzer with the app's flag level and sentence limit."""
-    return Analyzer(model, policy, flag_level=config["FLAG_LEVEL"], max_sentences=config["MAX_SENTENCES"])
+    return Analyzer(model, policy, flag_level=config["FLAG_LEVEL"], max_sentences=config["MAX_SENTENCES"],
+                    max_total_sentences=config["MAX_REQUEST_SENTENCES"])

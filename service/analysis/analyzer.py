@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from .adjust import Correction, CorrectionLookup, TermList, apply_correction
 from .classifier import Model
-from .errors import LimitExceeded
+from .errors import InputError, LimitExceeded
 from .extract import Extraction, Format, extract
 from .normalize import key_of_normalized, normalize_with_map
 from .policy import SEVERITIES, Policy, RaisedFlag
@@ -91,17 +91,26 @@ class Document:
     format: Format = "text"
 
 
+class Prepared(NamedTuple):
+    """A document extracted and split into sentences, not yet scored."""
+
+    document: Document
+    extraction: Extraction
+    spans: list[Span]
+
+
 class Analyzer:
     """Analyse documents with one model and one policy."""
 
     def __init__(
         self, model: Model, policy: Policy, *, flag_level: str = "medium",
-        max_sentences: int = 5000,
+        max_sentences: int = 5000, max_total_sentences: int = 20_000,
     ) -> None:
         self.model = model
         self.policy = policy
         self.flag_level = flag_level
         self.max_sentences = max_sentences
+        self.max_total_sentences = max_total_sentences
         self._label_idx = [model.outputs.index(label) for label in LABELS]
         self._flag_idx = {
             f: model.outputs.index(f"flag:{f}") for f in FLAGS if f"flag:{f}" in model.outputs
@@ -121,17 +130,41 @@ class Analyzer:
         ``terms`` adjust the policy's flags; ``corrections`` looks up moderators'
         decisions on sentences by key, once for the whole call.
         """
+        return self.score(self.prepare(documents), terms=terms, corrections=corrections)
+
+    def prepare(self, documents: Sequence[Document], *, counted: int = 0) -> list[Prepared]:
+        """Extract and segment ``documents``, refusing them as soon as one has more than
+        ``max_sentences`` or all of them (plus ``counted`` from elsewhere in the request) more
+        than ``max_total_sentences``: before any scoring, so an oversized request costs little
+        and never runs into the worker timeout."""
         prepared = []
-        for doc in documents:
-            extraction = extract(doc.text, doc.format)
+        total = counted
+        for i, doc in enumerate(documents):
+            try:
+                extraction = extract(doc.text, doc.format)
+            except InputError as exc:
+                exc.document = i
+                raise
             spans = segment(extraction.text, extraction.blocks)
+            total += len(spans)
             if len(spans) > self.max_sentences:
                 raise LimitExceeded(
                     f"the document has {len(spans)} sentences; at most {self.max_sentences} "
                     "are analysed per document",
-                    limit="sentences", value=len(spans), maximum=self.max_sentences,
+                    limit="sentences", value=len(spans), maximum=self.max_sentences, document=i,
                 )
-            prepared.append((doc, extraction, spans))
+            if total > self.max_total_sentences:
+                raise LimitExceeded(
+                    f"the request has more than {self.max_total_sentences} sentences in all (at least "
+                    f"{total}); send its documents in smaller batches",
+                    limit="request_sentences", value=total, maximum=self.max_total_sentences, document=i,
+                )
+            prepared.append(Prepared(doc, extraction, spans))
+        return prepared
+
+    def score(self, prepared: Sequence[Prepared], *, terms: TermList | None = None,
+              corrections: CorrectionLookup | None = None) -> list[Analysis]:
+        """Score prepared documents' sentences in one model call and apply the policy."""
         texts = [ex.text[s.start : s.end] for _, ex, spans in prepared for s in spans]
         judged = self.judge(texts, self.model.predict_proba(texts), terms=terms)
         found = corrections([j.key for j in judged]) if corrections and judged else {}

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..analysis.analyzer import Analysis, Document
-from ..analysis.errors import LimitExceeded
+from ..analysis.errors import InputError, LimitExceeded
 from ..analysis.policy import SEVERITIES
 from ..analysis.taxonomy import FLAGS, LABELS
 from .runtime import actor, analyzer_for, current_store, observe, provider
@@ -187,22 +187,38 @@ def analysis_body(analysis: Analysis, document_id: str | None) -> dict[str, Any]
 def _check_length(doc: dict[str, Any], pointer: str) -> None:
     limit = current_app.config["MAX_TEXT_CHARS"]
     if len(doc["text"]) > limit:
-        raise LimitExceeded(f"{pointer} has {len(doc['text'])} characters; at most {limit} "
+        exc = LimitExceeded(f"the text has {len(doc['text'])} characters; at most {limit} "
                             "are accepted", limit="text_chars", value=len(doc["text"]), maximum=limit)
+        exc.pointer = pointer
+        raise exc
 
 
-def _run(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Analyse documents, grouping those that use the same model into one call."""
-    results: list[dict[str, Any] | None] = [None] * len(docs)
+def _run(docs: list[dict[str, Any]], pointer: str) -> list[dict[str, Any]]:
+    """Analyse documents, grouping those that use the same model into one call.
+
+    Every document is extracted and segmented, and the request's sentence limits checked,
+    before any is scored. ``pointer`` names a document in errors ("/documents/{}").
+    """
     groups: dict[str | None, list[int]] = {}
     for i, doc in enumerate(docs):
         groups.setdefault(doc.get("model_version"), []).append(i)
+    prepared = {}
+    counted = 0
+    for version, idx in groups.items():
+        try:
+            prepared[version] = analyzer_for(version).prepare(
+                [Document(docs[i]["text"], docs[i]["format"]) for i in idx], counted=counted)
+        except InputError as exc:
+            if exc.document is not None:
+                exc.pointer = pointer.format(idx[exc.document])
+            raise
+        counted += sum(len(p.spans) for p in prepared[version])
     store = current_store()
     review_level = current_app.config["REVIEW_LEVEL"]
+    results: list[dict[str, Any] | None] = [None] * len(docs)
     for version, idx in groups.items():
-        analyzer = analyzer_for(version)
-        analyses = analyzer.analyze_many([Document(docs[i]["text"], docs[i]["format"]) for i in idx],
-                                         terms=provider().terms, corrections=store.corrections_for)
+        analyses = analyzer_for(version).score(prepared[version], terms=provider().terms,
+                                               corrections=store.corrections_for)
         for i, analysis in zip(idx, analyses, strict=True):
             doc = docs[i]
             body = analysis_body(analysis, doc.get("document_id"))
@@ -223,13 +239,14 @@ class Moderate(MethodView):
     @blp.arguments(ModerateRequestSchema)
     @blp.response(200, ModerateResponseSchema)
     @blp.alt_response(400, description="Malformed JSON")
-    @blp.alt_response(413, description="Body, text or sentence count over a limit")
+    @blp.alt_response(413, description="Body, text or sentence count over a limit (`limit` names it, "
+                      "`pointer` the document)")
     @blp.alt_response(415, description="Content-Type is not application/json")
     @blp.alt_response(422, description="Validation error naming the fields")
     def post(self, doc: dict[str, Any]):
         """Analyse one document."""
-        _check_length(doc, "text")
-        return jsonify(_run([doc])[0])
+        _check_length(doc, "/text")
+        return jsonify(_run([doc], "/text")[0])
 
 
 @blp.route("/moderate/batch")
@@ -237,7 +254,8 @@ class ModerateBatch(MethodView):
     @blp.arguments(BatchRequestSchema)
     @blp.response(200, BatchResponseSchema)
     @blp.alt_response(400, description="Malformed JSON")
-    @blp.alt_response(413, description="Body, text or sentence count over a limit")
+    @blp.alt_response(413, description="Body, text or sentence count over a limit (`limit` names it, "
+                      "`pointer` the document)")
     @blp.alt_response(415, description="Content-Type is not application/json")
     @blp.alt_response(422, description="Validation error naming the fields")
     def post(self, body: dict[str, Any]):
@@ -248,5 +266,5 @@ class ModerateBatch(MethodView):
                 raise LimitExceeded(f"the batch has {len(docs)} documents; at most {limit} are accepted",
                                 limit="batch_documents", value=len(docs), maximum=limit)
         for i, doc in enumerate(docs):
-            _check_length(doc, f"documents/{i}/text")
-        return jsonify({"results": _run(docs)})
+            _check_length(doc, f"/documents/{i}/text")
+        return jsonify({"results": _run(docs, "/documents/{}/text")})

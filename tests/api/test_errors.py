@@ -59,7 +59,7 @@ def test_an_unexpected_error_is_500_without_a_traceback(app, monkeypatch):
     def explode(*_a, **_k):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(provider.default, "analyze_many", explode)
+    monkeypatch.setattr(provider.default, "score", explode)
     r = app.test_client().post("/v1/moderate", json={"text": "Kratom."})
     body = assert_problem(r, 500)
     assert "secret" not in r.get_data(as_text=True) and "Traceback" not in body["detail"]

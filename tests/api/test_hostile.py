@@ -496,3 +496,46 @@ def test_a_batch_of_hostile_documents_gives_what_each_gives_alone(client):
     r = post(client, {"documents": docs}, path="/v1/moderate/batch")
     assert r.status_code == 200
     assert r.get_json()["results"] == [post(client, d).get_json() for d in docs]
+
+
+def test_a_request_over_max_request_sentences_is_refused_before_scoring(make_app, monkeypatch):
+    app = make_app(MAX_REQUEST_SENTENCES=50)
+    scored = []
+    monkeypatch.setattr(app.extensions["analyzers"].default, "score", lambda *a, **k: scored.append(a))
+    docs = [{"text": "Kratom is a tree. " * 20, "store": False} for _ in range(4)]
+    body = assert_problem(post(app.test_client(), {"documents": docs}, path="/v1/moderate/batch"), 413)
+    assert (body["limit"], body["maximum"], body["pointer"]) == ("request_sentences", 50, "/documents/2/text")
+    assert body["value"] == 60 and body["detail"].startswith("/documents/2/text: ")
+    assert scored == []  # refused before any scoring: the third document crossed the limit
+
+
+def test_the_request_limit_counts_documents_pinned_to_other_models(make_app, two_models):
+    client = make_app(MODELS_DIR=str(two_models), MAX_REQUEST_SENTENCES=50).test_client()
+    docs = [{"text": "Kratom is a tree. " * 30, "store": False},
+            {"text": "Kratom is a tree. " * 30, "store": False, "model_version": "tiny.2"}]
+    body = assert_problem(post(client, {"documents": docs}, path="/v1/moderate/batch"), 413)
+    assert (body["limit"], body["pointer"]) == ("request_sentences", "/documents/1/text")
+    assert post(client, {"documents": docs[:1]}, path="/v1/moderate/batch").status_code == 200
+
+
+def test_the_worst_batch_is_refused_not_run_into_the_worker_timeout(client):
+    """100 x 10 400 characters of "Ab. " were 261 400 sentences: 9.4 s and a 49 MB response."""
+    docs = [{"text": "Ab. " * 2_600, "store": False}] * 100
+    body = assert_problem(post(client, {"documents": docs}, path="/v1/moderate/batch"), 413)
+    assert body["limit"] == "request_sentences" and body["pointer"] == "/documents/7/text"
+
+
+@pytest.mark.parametrize(
+    ("bad", "limit"),
+    [({"text": "Kratom. " * 60}, "sentences"), ({"text": "<div>" * 600 + CLAIM, "format": "html"}, None),
+     ({"text": "Kratom \ud800 cures."}, None)],
+    ids=["sentences", "nesting", "surrogate"],
+)
+def test_a_batch_error_names_the_document(make_app, bad, limit):
+    client = make_app(MAX_SENTENCES=50).test_client()
+    docs = [{"text": CLAIM, "store": False}, {**bad, "store": False}, {"text": CLAIM, "store": False}]
+    raw = json.dumps({"documents": docs}).encode()  # \ud800 as an escape, which JSON allows
+    r = post(client, data=raw, path="/v1/moderate/batch")
+    body = assert_problem(r, 413 if limit else 422)
+    assert body["pointer"] == "/documents/1/text" and body["detail"].startswith("/documents/1/text: ")
+    assert body.get("limit") == limit
