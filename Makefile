@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: install services model retrain run test lint bench evaluate clean
+.PHONY: install services model retrain run test lint audit bench evaluate clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,18 @@ services:
 	@command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null \
 		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: install services
+# Static checks: ruff (its S rules are bandit's) and bandit itself on the shipped code.
+lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit --quiet --recursive service training
+
+# Known vulnerabilities in the pinned dependencies (PyPI's advisory data, or OSV with
+# --vulnerability-service osv); fails on any. It cannot audit a package whose advisories it
+# cannot reach, and says so in its "Skip Reason" table rather than failing.
+audit: install
+	$(VENV)/bin/pip-audit --disable-pip --require-hashes --requirement requirements.lock --progress-spinner off
+
+test: install services lint audit
 	$(PY) -m pytest
 
 evaluate: model

@@ -118,7 +118,8 @@ def load_model(directory: Path) -> Model:
             )
     import joblib
 
-    pipeline = joblib.load(artifact)  # nosec B301: hash-checked artifact we trained
+    # A pickle: loaded only after its SHA-256 matched the card, and only from the models directory.
+    pipeline = joblib.load(artifact)  # nosec B301
     return Model.build(card, pipeline, outputs, thresholds)
 
 

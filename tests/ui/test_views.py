@@ -9,7 +9,8 @@ from html import unescape
 import pytest
 
 from service.analysis.taxonomy import FLAGS, LABELS
-from service.ui.views import ago
+from service.store.schema import DECISION_STATUS
+from service.ui.views import ACTIONS, DONE, ago
 
 DOCUMENT = ("Kratom cures anxiety and has zero side effects. Take 5 grams twice a day. "
             "Our kratom is lab tested. Many users say it helped them quit opioids.")
@@ -223,3 +224,7 @@ def test_age():
     assert ago("2026-01-01T12:00:00Z", now) == "1 day ago"
     assert ago("2025-11-01T12:00:00Z", now) == "2 months ago"
     assert ago(None, now) == "" and ago("yesterday", now) == "yesterday"
+
+
+def test_the_page_offers_exactly_the_decisions_the_store_knows():
+    assert set(ACTIONS) == set(DONE) == set(DECISION_STATUS)
