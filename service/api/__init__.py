@@ -7,12 +7,14 @@ from flask_smorest import Api
 
 from ..errors import problem
 from . import admin, keys, meta, moderate, reviews
+from .openapi import ProblemApi, ProblemResponses
 
 JSON_TYPES = ("application/json",)
 
 
 def init_app(app: Flask) -> Api:
-    api = Api(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
+    api = ProblemApi(app, spec_kwargs={"info": {"description": _DESCRIPTION},
+                                       "extra_plugins": [ProblemResponses()]})
     api.register_blueprint(moderate.blp)
     api.register_blueprint(reviews.blp)
     api.register_blueprint(admin.blp)
@@ -21,8 +23,11 @@ def init_app(app: Flask) -> Api:
 
     @app.before_request
     def _require_json():
-        if (request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/")
-                and request.mimetype not in JSON_TYPES):
+        # Only a body that is there can be of the wrong type (POST .../activate has none), and only
+        # on a route that takes this method: PUT on a POST-only route is a 405, not a 415.
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        if (request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/") and has_body
+                and request.routing_exception is None and request.mimetype not in JSON_TYPES):
             return problem(415, "Send the body as JSON with Content-Type: application/json.",
                            slug="unsupported-media-type")
         return None

@@ -69,3 +69,15 @@ def test_request_id_is_echoed_or_generated(client):
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
     assert generated and generated != "bad id with spaces"
+
+
+def test_an_undeclared_method_is_405_whatever_its_body(client):
+    r = client.put("/v1/terms", data="x", content_type="text/plain")
+    assert_problem(r, 405)
+
+
+def test_a_post_without_a_body_is_not_asked_for_json(client):
+    r = client.post("/v1/models/no-such-version/activate")
+    assert_problem(r, 404)
+    r = client.post("/v1/moderate")  # no body where one is needed: the fields it lacks, named
+    assert_problem(r, 422)
