@@ -28,7 +28,7 @@ from ..analysis.errors import InputError
 from ..analysis.normalize import sentence_key
 from ..analysis.policy import SEVERITIES
 from ..analysis.taxonomy import FLAGS, LABELS
-from .db import make_engine, migrate, session_factory
+from .db import READ_ONLY, make_engine, migrate, session_factory
 from .schema import (
     DECISION_STATUS,
     ROLES,
@@ -85,6 +85,7 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sessions = session_factory(self.engine)
+        self._reads = session_factory(self.engine.execution_options(**{READ_ONLY: True}))
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -93,7 +94,12 @@ class Store:
         self.engine.dispose()
 
     def session(self) -> Session:
+        """A session for a transaction that writes (on SQLite it takes the write lock up front)."""
         return self._sessions()
+
+    def reading(self) -> Session:
+        """A session that only reads: on SQLite it takes no lock (see ``db._sqlite_pragmas``)."""
+        return self._reads()
 
     # -- reviews ---------------------------------------------------------------------------
 
@@ -153,7 +159,7 @@ class Store:
                 and_(Review.risk_rank == rank, Review.created_at == created, Review.id > rid),
             ))
         q = q.order_by(Review.risk_rank.desc(), Review.created_at, Review.id).limit(limit + 1)
-        with self.session() as s:
+        with self.reading() as s:
             rows = list(s.scalars(q))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -161,7 +167,7 @@ class Store:
         return [self._summary(r) for r in rows], nxt
 
     def get_review(self, review_id: int) -> dict[str, Any]:
-        with self.session() as s:
+        with self.reading() as s:
             review = s.get(Review, review_id)
             if review is None:
                 raise NotFound(f"there is no review {review_id}")
@@ -257,7 +263,7 @@ class Store:
             return {}
         found: dict[str, SentenceCorrection] = {}
         unique = sorted(set(keys))
-        with self.session() as s:
+        with self.reading() as s:
             for i in range(0, len(unique), 500):
                 q = (select(CorrectionRow.id, CorrectionRow.sentence_key, CorrectionRow.labels, CorrectionRow.flags)
                      .where(CorrectionRow.sentence_key.in_(unique[i : i + 500])).order_by(CorrectionRow.id))
@@ -268,7 +274,7 @@ class Store:
     def export_feedback(self) -> Iterator[dict[str, Any]]:
         """Every corrected sentence, latest correction only, as training rows."""
         latest: dict[str, CorrectionRow] = {}
-        with self.session() as s:
+        with self.reading() as s:
             for row in s.scalars(select(CorrectionRow).order_by(CorrectionRow.id)):
                 latest[row.sentence_key] = row
         for row in sorted(latest.values(), key=lambda r: r.id):
@@ -280,7 +286,7 @@ class Store:
     # -- term lists ------------------------------------------------------------------------
 
     def terms(self) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             return [self._term(t) for t in s.scalars(select(Term).order_by(Term.id))]
 
     def add_term(self, term: str, flag: str, effect: str, *, actor: str, note: str = "") -> dict[str, Any]:
@@ -313,7 +319,7 @@ class Store:
             self._audit(s, actor, "term.delete", f"term:{term_id}", detail)
 
     def generation(self, name: str) -> int:
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(select(Counter.value).where(Counter.name == name)) or 0
 
     def term_list(self) -> TermList:
@@ -347,7 +353,7 @@ class Store:
             raise Conflict(f"a key named {name!r} exists") from exc
 
     def api_keys(self) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             return [self._key(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, ident: int | str, *, actor: str) -> dict[str, Any]:
@@ -364,7 +370,7 @@ class Store:
 
     def live_key(self, key_id: int) -> dict[str, Any] | None:
         """The key's record if it exists and is not revoked (the moderators' page re-checks its session)."""
-        with self.session() as s:
+        with self.reading() as s:
             row = s.get(ApiKey, key_id)
             return self._key(row) if row is not None and row.revoked_at is None else None
 
@@ -373,7 +379,7 @@ class Store:
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "kc" or len(parts[1]) != 8:
             return None
-        with self.session() as s:
+        with self.reading() as s:
             row = s.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
             if row is None or not hmac.compare_digest(row.digest, _digest(row.salt, key)) or row.revoked_at:
                 return None
@@ -391,7 +397,7 @@ class Store:
             self._audit(s, actor, action, target, detail)
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
             return [{"id": a.id, "at": _iso(a.at), "actor": a.actor, "action": a.action, "target": a.target,
                      "detail": a.detail} for a in rows]
@@ -408,7 +414,7 @@ class Store:
             return n
 
     def counts(self) -> dict[str, int]:
-        with self.session() as s:
+        with self.reading() as s:
             return {
                 "reviews": s.scalar(select(func.count()).select_from(Review)) or 0,
                 "decisions": s.scalar(select(func.count()).select_from(Decision)) or 0,

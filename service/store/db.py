@@ -31,13 +31,18 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+READ_ONLY = "kratom_read_only"  # execution option of sessions that only read (see Store.reading)
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
-    """WAL, so readers never wait for the writer, and ``BEGIN IMMEDIATE``.
+    """WAL, so readers never wait for the writer, and ``BEGIN IMMEDIATE`` for writers.
 
     pysqlite's default deferred transactions take the write lock only at the first
     write, so two read-then-write transactions can deadlock and one fails with
     "database is locked" at once. IMMEDIATE takes the lock up front, so writers
-    queue (up to the 30 s busy timeout) instead.
+    queue (up to the 30 s busy timeout) instead. Read-only transactions (the key check
+    and corrections lookup on every request) begin deferred: under WAL they take no
+    lock at all, so they neither queue behind a writer nor hold other workers up.
     """
 
     @event.listens_for(engine, "connect")
@@ -52,7 +57,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -173,3 +173,28 @@ def test_migrations_go_down_and_up(store):
     assert "reviews" not in inspect(store.engine).get_table_names()
     store.migrate()
     assert {"reviews", "decisions", "corrections", "terms", "audit_log"} <= set(inspect(store.engine).get_table_names())
+
+
+def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path):
+    """The key check and the corrections lookup run on every request: under WAL they must not take
+    the write lock (they did, with BEGIN IMMEDIATE, so every request queued behind any writer)."""
+    import sqlite3
+    import threading
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    key = store.create_key("reader", "client", actor="tests")[1]
+    store.verify_key(key)  # last-used written now, so the reads below only read
+    writer = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a writer holds the lock
+    results = []
+    reader = threading.Thread(target=lambda: results.append(
+        (store.verify_key(key), store.corrections_for([sentence_key("x")]), store.generation("terms"))))
+    reader.start()
+    reader.join(timeout=5)
+    finished = not reader.is_alive()
+    writer.execute("ROLLBACK")
+    reader.join()
+    store.dispose()
+    assert finished, "a read waited for the writer's lock"
+    assert results[0][0] is not None and results[0][1] == {}
