@@ -85,7 +85,8 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sessions = session_factory(self.engine)
-        self._reads = session_factory(self.engine.execution_options(**{READ_ONLY: True}))
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._reads = session_factory(self._read_engine)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -263,7 +264,7 @@ class Store:
             return {}
         found: dict[str, SentenceCorrection] = {}
         unique = sorted(set(keys))
-        with self.reading() as s:
+        with self._read_engine.connect() as s:  # no ORM session: this runs on every request
             for i in range(0, len(unique), 500):
                 q = (select(CorrectionRow.id, CorrectionRow.sentence_key, CorrectionRow.labels, CorrectionRow.flags)
                      .where(CorrectionRow.sentence_key.in_(unique[i : i + 500])).order_by(CorrectionRow.id))
@@ -379,8 +380,8 @@ class Store:
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "kc" or len(parts[1]) != 8:
             return None
-        with self.reading() as s:
-            row = s.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+        with self._read_engine.connect() as c:  # no ORM session: this runs on every request
+            row = c.execute(select(ApiKey.__table__).where(ApiKey.prefix == parts[1])).first()
             if row is None or not hmac.compare_digest(row.digest, _digest(row.salt, key)) or row.revoked_at:
                 return None
             record = self._key(row)
@@ -452,7 +453,7 @@ class Store:
                 "created_by": c.created_by, "created_at": _iso(c.created_at)}
 
     @staticmethod
-    def _key(k: ApiKey) -> dict[str, Any]:
+    def _key(k: Any) -> dict[str, Any]:  # an ApiKey, or a row of its table
         return {"id": k.id, "name": k.name, "role": k.role, "prefix": f"kc_{k.prefix}_",
                 "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
                 "revoked_at": _iso(k.revoked_at)}
