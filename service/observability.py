@@ -54,8 +54,10 @@ class Metrics:
         self.sentences = Counter("sentences_analysed_total", "Sentences analysed", registry=r)
         self.documents = Counter("documents_analysed_total", "Documents analysed", ["risk"], registry=r)
         self.flags = Counter("flags_raised_total", "Flags raised", ["code"], registry=r)
+        # The latest value any live process wrote: gunicorn's preloading master sets the first model
+        # to 1 and never serves, so with "livemax" its stale 1 outlived every switch.
         self.model = Gauge("model_active_info", "Model version serving requests (1 = active)",
-                           ["name", "version"], registry=r, multiprocess_mode="livemax")
+                           ["name", "version"], registry=r, multiprocess_mode="livemostrecent")
 
     def expose(self) -> Response:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -58,6 +58,9 @@ def test_every_worker_picks_up_an_activation_without_dropping_a_request(two_mode
             time.sleep(2.5)  # REFRESH_SECONDS=1, plus a model load
             versions = {servers.call(base + "/v1/model", key=key)[1]["version"] for _ in range(20)}
             assert versions == {"tiny.2"}  # both workers
+            active = re.findall(r'model_active_info\{name="kratom-claims",version="(tiny\.\d)"\} 1\.0',
+                                servers.call(base + "/metrics")[1].decode())
+            assert active == ["tiny.2"]  # the preloading master's gauge of tiny.1 counted as still active
             assert servers.call(base + "/v1/models/tiny.1/activate", {}, key=key)[0] == 200  # rollback
             time.sleep(2.5)
             assert {servers.call(base + "/v1/model", key=key)[1]["version"] for _ in range(20)} == {"tiny.1"}
