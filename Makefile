@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: install services model retrain run test lint audit bench evaluate clean
+.PHONY: install services model retrain run test lint audit load-fault bench evaluate clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ test: install services lint audit
 
 evaluate: model
 	$(PY) -m training.evaluate
+
+# Load and faults: 5,000 mixed requests against gunicorn (2 workers), a worker SIGKILLed and the
+# model switched mid-run, every acknowledged write looked up afterwards; SQLite, then PostgreSQL.
+# Reports in reports/load_fault/. tests/test_load_fault.py runs a short form of it in `make test`.
+load-fault: model services
+	$(PY) -m bench.load_fault --database sqlite
+	$(PY) -m bench.load_fault --database postgresql
 
 bench: model
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || echo "wrk missing: the HTTP section needs it (apt-get install wrk)"
