@@ -48,7 +48,7 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     provider = AnalyzerProvider(analyzer, analyzer.policy, registry, settings, store)
     provider.refresh(force=True)
     app.extensions["analyzers"] = provider
-    app.before_request(provider.refresh)  # cheap: a clock check, and a look every REFRESH_SECONDS
+    app.before_request(provider.refresh)  # a clock check; a look every REFRESH_SECONDS
 
     from . import access, api, cli, errors, limits, observability, ui
 

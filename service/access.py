@@ -62,7 +62,7 @@ def init_app(app: Flask, store: Store) -> None:
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, key = header.partition(" ")
-            record = store.verify_key(key.strip()) if scheme.lower() == "bearer" else None
+            record, g.store_marks = store.check_key(key.strip()) if scheme.lower() == "bearer" else (None, None)
             if record is None:
                 return _unauthorized("The API key is not valid (unknown, malformed or revoked).")
         elif request.blueprint == "ui" and session.get("key_id") is not None:

@@ -43,7 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REVIEW_LEVEL", "high", str, "Risk level from which a document sent with a `document_id` is "
             "queued for review (low, medium, high; `none`: only on request)."),
     Setting("RETENTION_DAYS", 90, int, "Days submitted texts are kept; `purge` deletes older ones."),
-    Setting("REFRESH_SECONDS", 2.0, float, "How often each worker checks for a new active model and term lists."),
+    Setting("REFRESH_SECONDS", 2.0, float, "How often each worker checks for a new active model (term lists and "
+            "corrections are checked on every request, with its key)."),
     Setting("SECRET_KEY", "", str, "Signs the moderators' page session cookies; the same on every instance. "
             "Empty: a random key kept in `DATA_DIR/secret_key`."),
     Setting("SESSION_COOKIE_SECURE", False, _bool, "Always mark session cookies Secure (they are anyway on "

@@ -6,17 +6,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .analysis.adjust import TermList
+from .analysis.adjust import Correction, TermList
 from .analysis.analyzer import Analyzer
 from .analysis.classifier import Model, ModelRegistry
 from .analysis.errors import InputError, ModelError
 from .analysis.policy import Policy
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .store import Marks, Store
 
 log = logging.getLogger("service.runtime")
 
@@ -29,9 +29,12 @@ class AnalyzerProvider:
     """Hands out analyzers and term lists, and keeps them current.
 
     Every ``REFRESH_SECONDS`` (checked lazily, on a request) a worker re-reads
-    the models directory's ``ACTIVE`` pointer and the term lists' generation
-    counter; a change swaps in the new model or terms. Requests already running
-    keep the objects they started with, so nothing is dropped mid-way.
+    the models directory's ``ACTIVE`` pointer; a change swaps in the new model.
+    Term lists and the set of corrected sentences are brought up to the store's
+    ``Marks``, which every authenticated request reads with its key (``sync``),
+    so a new term or correction holds from the next request in every worker.
+    Requests already running keep the objects they started with, so nothing is
+    dropped mid-way.
     """
 
     def __init__(self, default: Analyzer, policy: Policy, registry: ModelRegistry | None,
@@ -42,6 +45,9 @@ class AnalyzerProvider:
         self.config = config
         self.store = store
         self.terms = TermList()
+        self.corrected: set[str] = set()  # keys of every corrected sentence (see ``corrections``)
+        self._corrections_mark = -1  # the newest correction in ``corrected``; -1: not read yet
+        self._sync_lock = threading.Lock()
         self._pinned: OrderedDict[str, Analyzer] = OrderedDict()
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -49,7 +55,8 @@ class AnalyzerProvider:
         self.on_switch: list[Callable[[Model, Model], None]] = []  # (old, new) after a model switch
 
     def refresh(self, force: bool = False) -> None:
-        """Pick up a newly activated model and changed term lists (at most every REFRESH_SECONDS)."""
+        """Pick up a newly activated model, term lists and corrections (at most every REFRESH_SECONDS;
+        ``sync`` brings the last two in on every authenticated request)."""
         now = time.monotonic()
         if not force and now - self._checked < self.config["REFRESH_SECONDS"]:
             return
@@ -57,11 +64,33 @@ class AnalyzerProvider:
             return  # another thread of this worker is refreshing; serve with what we have
         try:
             self._checked = now
-            if self.store is not None and self.store.generation("terms") != self.terms.generation:
-                self.terms = self.store.term_list()
+            if self.store is not None:
+                self.sync(self.store.marks())
             self._refresh_model()
         finally:
             self._refresh_lock.release()
+
+    def sync(self, marks: Marks | None) -> None:
+        """Bring the term lists and the corrected-sentence keys up to ``marks``."""
+        if self.store is None or marks is None:
+            return
+        if marks.terms != self.terms.generation:
+            self.terms = self.store.term_list()
+        if marks.corrections != self._corrections_mark:
+            with self._sync_lock:
+                if marks.corrections < self._corrections_mark or self._corrections_mark < 0:
+                    newest, keys = self.store.corrected_keys()  # first read, or rows were deleted
+                    self.corrected = keys
+                else:
+                    newest, keys = self.store.corrected_keys(after=self._corrections_mark)
+                    self.corrected.update(keys)
+                self._corrections_mark = newest
+
+    def corrections(self, keys: Sequence[str]) -> dict[str, Correction]:
+        """Moderators' corrections of these sentence keys: a set lookup, and a query only for the
+        few sentences that have one."""
+        hits = [k for k in keys if k in self.corrected]
+        return self.store.corrections_for(hits) if hits and self.store is not None else {}
 
     def _refresh_model(self) -> None:
         if self.registry is None or self.config["MODEL_VERSION"]:

@@ -66,7 +66,7 @@ class Terms(MethodView):
     @blp.alt_response(409, description="The same term already has this effect on this flag")
     @blp.alt_response(422, description="Invalid term, flag or effect")
     def post(self, body: dict[str, Any]):
-        """Add a term; every worker applies it within REFRESH_SECONDS."""
+        """Add a term; every worker applies it from its next request."""
         term = current_store().add_term(body["term"], body["flag"], body["effect"], actor=actor(), note=body["note"])
         provider().refresh(force=True)
         return jsonify(term), 201

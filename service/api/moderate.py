@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -216,9 +216,11 @@ def _run(docs: list[dict[str, Any]], pointer: str) -> list[dict[str, Any]]:
     store = current_store()
     review_level = current_app.config["REVIEW_LEVEL"]
     results: list[dict[str, Any] | None] = [None] * len(docs)
+    analyzers = provider()
+    analyzers.sync(g.get("store_marks"))  # terms and corrections as of this request (read with its key)
     for version, idx in groups.items():
-        analyses = analyzer_for(version).score(prepared[version], terms=provider().terms,
-                                               corrections=store.corrections_for)
+        analyses = analyzer_for(version).score(prepared[version], terms=analyzers.terms,
+                                               corrections=analyzers.corrections)
         for i, analysis in zip(idx, analyses, strict=True):
             doc = docs[i]
             body = analysis_body(analysis, doc.get("document_id"))

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy import text as sql_text
@@ -42,9 +42,22 @@ from .schema import (
 )
 from .schema import Correction as CorrectionRow
 
-__all__ = ["Conflict", "NotFound", "Store"]
+__all__ = ["Conflict", "Marks", "NotFound", "Store"]
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class Marks(NamedTuple):
+    """How far the shared state every worker caches has got: the term lists' generation and
+    the newest correction's id. Read with the caller's key, in the same query, so a worker
+    brings its caches up to date before the request, at no extra round trip."""
+
+    terms: int
+    corrections: int
+
+
+_TERMS_MARK = select(Counter.value).where(Counter.name == "terms").scalar_subquery()
+_CORRECTIONS_MARK = select(func.max(CorrectionRow.id)).scalar_subquery()
 
 
 class NotFound(LookupError):
@@ -323,6 +336,21 @@ class Store:
         with self.reading() as s:
             return s.scalar(select(Counter.value).where(Counter.name == name)) or 0
 
+    def marks(self) -> Marks:
+        with self._read_engine.connect() as c:
+            terms, corrections = c.execute(select(_TERMS_MARK, _CORRECTIONS_MARK)).one()
+        return Marks(terms or 0, corrections or 0)
+
+    def corrected_keys(self, after: int = 0) -> tuple[int, set[str]]:
+        """The keys of sentences corrected after correction ``after``, and the newest correction's id."""
+        with self._read_engine.connect() as c:
+            rows = c.execute(select(CorrectionRow.id, CorrectionRow.sentence_key).where(CorrectionRow.id > after))
+            newest, keys = after, set()
+            for cid, key in rows:
+                newest = max(newest, cid)
+                keys.add(key)
+        return newest, keys
+
     def term_list(self) -> TermList:
         """The compiled term lists and the generation they were read at, in one snapshot."""
         with self.session() as s, s.begin():
@@ -377,19 +405,28 @@ class Store:
 
     def verify_key(self, key: str) -> dict[str, Any] | None:
         """The key's record if ``key`` is a live key, else None. Compares in constant time."""
+        return self.check_key(key)[0]
+
+    def check_key(self, key: str) -> tuple[dict[str, Any] | None, Marks | None]:
+        """``verify_key``, and the store's ``Marks`` read in the same query (None for a malformed
+        or unknown key). The one read of the database every authenticated request makes."""
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "kc" or len(parts[1]) != 8:
-            return None
+            return None, None
+        query = select(ApiKey.__table__, _TERMS_MARK.label("terms_mark"), _CORRECTIONS_MARK.label("corrections_mark"))
         with self._read_engine.connect() as c:  # no ORM session: this runs on every request
-            row = c.execute(select(ApiKey.__table__).where(ApiKey.prefix == parts[1])).first()
-            if row is None or not hmac.compare_digest(row.digest, _digest(row.salt, key)) or row.revoked_at:
-                return None
-            record = self._key(row)
+            row = c.execute(query.where(ApiKey.prefix == parts[1])).first()
+        if row is None:
+            return None, None
+        marks = Marks(row.terms_mark or 0, row.corrections_mark or 0)
+        if not hmac.compare_digest(row.digest, _digest(row.salt, key)) or row.revoked_at:
+            return None, marks
+        record = self._key(row)
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             with self.session() as s, s.begin():  # at most one write per key per minute
                 s.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-        return record
+        return record, marks
 
     # -- audit, retention ------------------------------------------------------------------
 
