@@ -215,20 +215,23 @@ def _run(docs: list[dict[str, Any]], pointer: str) -> list[dict[str, Any]]:
         counted += sum(len(p.spans) for p in prepared[version])
     store = current_store()
     review_level = current_app.config["REVIEW_LEVEL"]
-    results: list[dict[str, Any] | None] = [None] * len(docs)
+    results: list[dict[str, Any]] = [{} for _ in docs]
+    queue: list[int] = []  # documents to queue for review
     analyzers = provider()
     analyzers.sync(g.get("store_marks"))  # terms and corrections as of this request (read with its key)
     for version, idx in groups.items():
         analyses = analyzer_for(version).score(prepared[version], terms=analyzers.terms,
                                                corrections=analyzers.corrections)
         for i, analysis in zip(idx, analyses, strict=True):
-            doc = docs[i]
-            body = analysis_body(analysis, doc.get("document_id"))
-            if doc["store"] and (doc["review"] or _at_review_level(doc, analysis, review_level)):
-                body["review"] = store.enqueue(body, doc["text"], doc["format"], actor())
-            results[i] = body
+            results[i] = analysis_body(analysis, docs[i].get("document_id"))
+            if docs[i]["store"] and (docs[i]["review"] or _at_review_level(docs[i], analysis, review_level)):
+                queue.append(i)
             observe(analysis)
-    return [r for r in results if r is not None]
+    if queue:  # the whole request's reviews in one transaction
+        refs = store.enqueue_many([(results[i], docs[i]["text"], docs[i]["format"]) for i in queue], actor())
+        for i, ref in zip(queue, refs, strict=True):
+            results[i]["review"] = ref
+    return results
 
 
 def _at_review_level(doc: dict[str, Any], analysis: Analysis, level: str) -> bool:

@@ -119,43 +119,52 @@ class Store:
 
     def enqueue(self, body: Mapping[str, Any], text: str, fmt: str, actor: str) -> dict[str, Any]:
         """Queue an analysis for review; a pending review of the same document is superseded."""
+        return self.enqueue_many([(body, text, fmt)], actor)[0]
+
+    def enqueue_many(self, items: Sequence[tuple[Mapping[str, Any], str, str]], actor: str) -> list[dict[str, Any]]:
+        """Queue ``(analysis, text, format)`` items in one transaction: a batch is queued whole or
+        not at all, so a failure or a killed worker never leaves part of it behind."""
         for attempt in range(3):
             try:
-                return self._enqueue(body, text, fmt, actor)
+                with self.session() as s, s.begin():
+                    if s.bind.dialect.name == "postgresql":
+                        # one enqueue per document at a time (SQLite's BEGIN IMMEDIATE already serialises);
+                        # taken in one order, so two batches sharing documents cannot deadlock
+                        for document_id in sorted({b["document_id"] for b, _, _ in items if b.get("document_id")}):
+                            s.execute(sql_text("SELECT pg_advisory_xact_lock(hashtextextended(:d, 17))"),
+                                      {"d": document_id})
+                    return [self._enqueue(s, body, text, fmt, actor) for body, text, fmt in items]
             except IntegrityError:  # another worker queued the same document at the same moment
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _enqueue(self, body: Mapping[str, Any], text: str, fmt: str, actor: str) -> dict[str, Any]:
+    def _enqueue(self, s: Session, body: Mapping[str, Any], text: str, fmt: str, actor: str) -> dict[str, Any]:
         document_id = body.get("document_id")
-        codes = sorted({f["code"] for s in body["sentences"] for f in s["flags"]} | {f["code"] for f in body["flags"]})
-        with self.session() as s, s.begin():
-            old = None
-            if document_id is not None and s.bind.dialect.name == "postgresql":
-                # one enqueue per document at a time (SQLite's BEGIN IMMEDIATE already serialises)
-                s.execute(sql_text("SELECT pg_advisory_xact_lock(hashtextextended(:d, 17))"), {"d": document_id})
-            if document_id is not None:
-                old = s.scalars(select(Review).where(Review.document_id == document_id,
-                                                     Review.status == "pending").with_for_update()).first()
-                if old is not None:
-                    old.status = "superseded"
-                    old.version += 1
-                    old.updated_at = utcnow()
-                    s.flush()
-            review = Review(
-                document_id=document_id, status="pending", risk_level=body["risk"]["level"],
-                risk_rank=SEVERITIES.index(body["risk"]["level"]), risk_score=body["risk"]["score"],
-                format=fmt, text=text, analysis=dict(body), flag_codes=codes,
-                model_version=body["model"]["version"], policy_version=body["policy"]["version"], version=1,
-            )
-            s.add(review)
-            s.flush()
+        codes = sorted({f["code"] for sent in body["sentences"] for f in sent["flags"]}
+                       | {f["code"] for f in body["flags"]})
+        old = None
+        if document_id is not None:
+            old = s.scalars(select(Review).where(Review.document_id == document_id,
+                                                 Review.status == "pending").with_for_update()).first()
             if old is not None:
-                old.superseded_by = review.id
-            self._audit(s, actor, "review.enqueue", f"review:{review.id}",
-                        {"document_id": document_id, "supersedes": old.id if old else None})
-            return {"id": review.id, "status": review.status, "version": review.version}
+                old.status = "superseded"
+                old.version += 1
+                old.updated_at = utcnow()
+                s.flush()
+        review = Review(
+            document_id=document_id, status="pending", risk_level=body["risk"]["level"],
+            risk_rank=SEVERITIES.index(body["risk"]["level"]), risk_score=body["risk"]["score"],
+            format=fmt, text=text, analysis=dict(body), flag_codes=codes,
+            model_version=body["model"]["version"], policy_version=body["policy"]["version"], version=1,
+        )
+        s.add(review)
+        s.flush()
+        if old is not None:
+            old.superseded_by = review.id
+        self._audit(s, actor, "review.enqueue", f"review:{review.id}",
+                    {"document_id": document_id, "supersedes": old.id if old else None})
+        return {"id": review.id, "status": review.status, "version": review.version}
 
     def list_reviews(self, *, status: str | None = "pending", risk: str | None = None,
                      cursor: str | None = None, limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:

@@ -108,3 +108,15 @@ def test_feedback_applies_at_once_and_exports_in_the_training_format(client):
     assert rows == [{**rows[0], "text": text, "labels": ["efficacy"], "flags": ["disease_claim"]}]
     assert rows[0]["doc_id"].startswith("feedback-")
     assert post(client, "/v1/feedback", {"text": text, "labels": ["cures"], "flags": []}).status_code == 422
+
+
+def test_a_batch_is_queued_whole_or_not_at_all(client):
+    """Its reviews are written in one transaction: the third document's lone surrogate (refused when
+    stored) leaves the first two unqueued too, so a retry cannot duplicate them."""
+    docs = [{"text": "Kratom cures cancer.", "review": True, "document_id": f"page-{i}"} for i in range(2)]
+    docs.append({"text": "Kratom cures cancer.", "review": True, "document_id": "page-\ud800"})
+    r = client.post("/v1/moderate/batch", data=json.dumps({"documents": docs}), content_type="application/json")
+    assert r.status_code == 422, r.get_json()
+    assert client.get("/v1/reviews?status=all").get_json()["items"] == []
+    r = post(client, "/v1/moderate/batch", {"documents": docs[:2]})
+    assert [d["review"]["status"] for d in r.get_json()["results"]] == ["pending", "pending"]
