@@ -107,16 +107,20 @@ class Block:
     token_pattern: str = WORD_TOKENS
 
     def columns(self, text: str, cache: dict[str, list[int]]) -> list[int]:
-        """Vocabulary columns of the n-grams of ``text``, one entry per occurrence."""
+        """Columns in the scorer's feature space (``offset`` added) of the n-grams of ``text``,
+        one entry per occurrence."""
         get = self.vocabulary.get
+        offset = self.offset
         if self.analyzer == "word":
             grams = word_grams(text, self.ngram_range, _pattern(self.token_pattern))
+            if offset:
+                return [c + offset for c in map(get, grams) if c is not None]
             return [c for c in map(get, grams) if c is not None]
         cols: list[int] = []
         for word in text.split():  # char_wb n-grams never cross words: cache each word's columns
             hit = cache.get(word)
             if hit is None:
-                hit = [c for c in map(get, char_wb_grams(word, self.ngram_range)) if c is not None]
+                hit = [c + offset for c in map(get, char_wb_grams(word, self.ngram_range)) if c is not None]
                 if len(cache) >= WORD_CACHE_SIZE:
                     cache.clear()  # bounded memory; the common words come back at once
                 cache[word] = hit
@@ -177,7 +181,7 @@ class LinearScorer:
                 if c:
                     segments.append(len(cols))
                     seg_rows.append(i)
-                    cols.extend(k + block.offset for k in c)
+                    cols.extend(c)
                     counts.extend(c.values())
             for k, pattern in enumerate(self.cue_patterns):
                 if pattern.search(t):
