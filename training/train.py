@@ -53,7 +53,7 @@ MODEL_NAME = "kratom-claims"
 SELECTION_FILE = Path(__file__).with_name("selection.json")
 DEFAULT_CONFIG = {"family": "logreg", "C": 4.0}
 CANDIDATES = (
-    {"family": "logreg", "C": 2.0}, {"family": "logreg", "C": 4.0}, {"family": "logreg", "C": 10.0},
+    {"family": "logreg", "C": 4.0}, {"family": "logreg", "C": 10.0}, {"family": "logreg", "C": 20.0},
     {"family": "svm", "C": 4.0}, {"family": "svm", "C": 10.0},
     {"family": "nb", "C": 4.0}, {"family": "nb", "C": 10.0},
 )

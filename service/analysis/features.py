@@ -55,7 +55,7 @@ class CueFeatures(TransformerMixin, BaseEstimator):
         return np.array([f"cue:{g}" for g in self.groups_], dtype=object)
 
 
-def build_pipeline(family: str = "logreg", *, C: float = 4.0, seed: int = 0, cues: float = 0.5) -> Pipeline:
+def build_pipeline(family: str = "logreg", *, C: float = 4.0, seed: int = 0, cues: float = 0.25) -> Pipeline:
     """Build the unfitted pipeline for ``family`` (see ``FAMILIES``); ``cues=0`` drops the cue block."""
     features = FeatureUnion(
         [
@@ -75,8 +75,10 @@ def build_pipeline(family: str = "logreg", *, C: float = 4.0, seed: int = 0, cue
 
 def _classifier(family: str, C: float, seed: int) -> Any:
     if family == "logreg":
+        # dual=True: the same L2 problem solved in its dual, which has one variable per sentence
+        # instead of one per n-gram; several times faster to fit here, same coefficients.
         base: Any = LogisticRegression(
-            C=C, class_weight="balanced", solver="liblinear", random_state=seed, max_iter=2000
+            C=C, class_weight="balanced", solver="liblinear", dual=True, random_state=seed, max_iter=2000
         )
     elif family == "svm":
         base = CalibratedClassifierCV(

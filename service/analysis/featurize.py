@@ -65,6 +65,28 @@ CUE_GROUPS: dict[str, str] = {
                  r"|symptoms?|addiction|opioid use disorder|oud|recovery|cravings?)\b",
     "wellbeing": r"\b(?:energ\w+|moods?|focus\w*|motivat\w+|relax\w*|calm\w*|unwind\w*|stress\w*|well-?being"
                  r"|euphori\w*|uplift\w*|sleep\w*|productiv\w+|sociab\w+|chatty|clarity|alert\w*|stamina)\b",
+    # General-language cues, not topic words: how a sentence frames what it says. Appended
+    # only: a saved scorer names the groups it was fitted with, so existing groups never change.
+    "hedge": r"\b(?:may|might|could|possibl[ey]|potential(?:ly)?|perhaps|likely|unlikely|appears? to|seems? to"
+             r"|suggest\w*|promis(?:e|es|ing)|preliminary|anecdotal\w*|some (?:users|people|studies|evidence))\b",
+    "negation": r"\b(?:not|no|never|none|neither|nor|without|cannot|can't|won't|doesn't|don't|didn't|isn't|aren't"
+                r"|wasn't|lacks?|lacking|fails? to|failed to|nothing|zero)\b",
+    "attribution": r"\b(?:says?|said|claim(?:s|ed|ing)?|report(?:s|ed|edly)?|according to|marketed|promoted|touted"
+                   r"|advertis\w+|sold as|users?|consumers?|customers?|advocates?|proponents?|vendors?|testimonials?"
+                   r"|swear\w*|describ\w+|believ\w+|insist\w*|alleg\w+)\b",
+    # a directive to the reader: a sentence-initial imperative, after an optional list marker
+    "imperative": r"^\W*(?:0[.)]?\s*|step 0:?\s*)?(?:take|start|begin|try|mix|add|wait|use|stick|keep|avoid|stay"
+                  r"|don't|do not|never|always|consider|measure|weigh|increase|decrease|reduce|split|drink|stir"
+                  r"|swallow|dissolve|brew|steep|boil|pour|give|allow|remember|make sure|be sure|aim|limit|space)\b",
+    "second_person": r"\b(?:you|your|yours|yourself|you're|you'll|you've)\b",
+    "study": r"\b(?:stud(?:y|ies|ied)|trials?|participants?|subjects|respondents|surveys?(?:ed)?|researchers?"
+             r"|scientists?|investigators?|cohort|placebo|randomi[sz]ed|double-blind|in vitro|in vivo|mice|rats?"
+             r"|rodents?|animal models?|preclinical|clinical|findings?|found|observed|demonstrated|published"
+             r"|journal|et al|meta-analys[ie]s|case reports?|patients?|n ?= ?0)\b",
+    "evidence_appeal": r"\b(?:(?:studies|research|science|evidence|data|experts|scientists|doctors)"
+                       r" (?:show|shows|shown|suggest|suggests|prove|proves|proven|confirm|confirms|say|says"
+                       r"|agree|agrees|indicate|indicates|support|supports|back|backs)|(?:clinically|scientifically)"
+                       r" (?:proven|tested|backed)|research-backed|science-backed)\b",
 }
 
 
