@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -58,6 +58,13 @@ class Marks(NamedTuple):
 
 _TERMS_MARK = select(Counter.value).where(Counter.name == "terms").scalar_subquery()
 _CORRECTIONS_MARK = select(func.max(CorrectionRow.id)).scalar_subquery()
+# The two reads every request may make, built once: building a statement costs more than running it.
+_KEY_AND_MARKS = (select(ApiKey.__table__, _TERMS_MARK.label("terms_mark"),
+                         _CORRECTIONS_MARK.label("corrections_mark"))
+                  .where(ApiKey.prefix == bindparam("prefix")))
+_CORRECTIONS_OF = (select(CorrectionRow.id, CorrectionRow.sentence_key, CorrectionRow.labels, CorrectionRow.flags)
+                   .where(CorrectionRow.sentence_key.in_(bindparam("keys", expanding=True)))
+                   .order_by(CorrectionRow.id))
 
 
 class NotFound(LookupError):
@@ -288,9 +295,7 @@ class Store:
         unique = sorted(set(keys))
         with self._read_engine.connect() as s:  # no ORM session: this runs on every request
             for i in range(0, len(unique), 500):
-                q = (select(CorrectionRow.id, CorrectionRow.sentence_key, CorrectionRow.labels, CorrectionRow.flags)
-                     .where(CorrectionRow.sentence_key.in_(unique[i : i + 500])).order_by(CorrectionRow.id))
-                for cid, key, labels, flags in s.execute(q):
+                for cid, key, labels, flags in s.execute(_CORRECTIONS_OF, {"keys": unique[i : i + 500]}):
                     found[key] = SentenceCorrection(cid, tuple(labels), tuple(flags))
         return found
 
@@ -422,9 +427,8 @@ class Store:
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "kc" or len(parts[1]) != 8:
             return None, None
-        query = select(ApiKey.__table__, _TERMS_MARK.label("terms_mark"), _CORRECTIONS_MARK.label("corrections_mark"))
         with self._read_engine.connect() as c:  # no ORM session: this runs on every request
-            row = c.execute(query.where(ApiKey.prefix == parts[1])).first()
+            row = c.execute(_KEY_AND_MARKS, {"prefix": parts[1]}).first()
         if row is None:
             return None, None
         marks = Marks(row.terms_mark or 0, row.corrections_mark or 0)
