@@ -48,14 +48,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "reports" / "load_fault"
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # On, per key, counted in each worker's memory (RATE_LIMIT_STORAGE empty, as `make run`). Every
 # load thread has its own client and moderator key and stays under it; the queue-polling
 # "dashboard" key is shared by all threads and goes over it in a full-size run: the 429s.
@@ -481,25 +480,6 @@ def prepare_models(source: Path, target: Path) -> tuple[str, str]:
     ModelRegistry(target).set_active(old)
     load_model(copy)  # what activation will check
     return old, new
-
-
-@contextlib.contextmanager
-def postgres_database(base_url: str = POSTGRES_URL) -> Iterator[str]:
-    """A fresh PostgreSQL database on the server of ``base_url``, dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(base_url)
-    name = f"kratom_claims_loadfault_{os.getpid()}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _post(url: str, body: dict[str, Any], key: str) -> tuple[int, Any]:
@@ -994,6 +974,8 @@ def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: set up a temporary store and models directory, run, report; exit 1 if the goals are missed."""
+    from tests.servers import POSTGRES_URL, postgres_database
+
     parser = argparse.ArgumentParser(prog="python -m bench.load_fault", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -1009,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="load-fault-") as tmp:
         work = Path(tmp)
         old, new = prepare_models(args.models_dir, work / "models")
-        with (postgres_database(args.postgres_url) if args.database == "postgresql"
+        with (postgres_database("kratom_claims_loadfault", args.postgres_url) if args.database == "postgresql"
               else contextlib.nullcontext(f"sqlite:///{work}/data/store.db")) as url:
             result = run(database_url=url, models_dir=work / "models", old=old, new=new, work=work,
                          requests=args.requests, concurrency=args.concurrency, rate_limit=args.rate_limit,

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.engine import make_url
 
 from service import create_app
 from service.analysis.analyzer import Analyzer
 from service.analysis.classifier import ModelRegistry
 from service.analysis.policy import load_policy
 from service.store import Store
+from tests.servers import postgres_database
 from training.corpus import SEED_FILE, load_corpus
 from training.train import train, write_model
 
@@ -66,26 +64,12 @@ def analyzer(tiny_model, policy) -> Analyzer:
     return Analyzer(tiny_model, policy)
 
 
-# The PostgreSQL server the storage tests use (CI starts it; see .ci/run). A fresh
-# database is created for each test session and dropped after it.
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
-    admin = make_url(POSTGRES_URL)
-    name = f"kratom_claims_test_{os.getpid()}"
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    store.migrate()
-    store.dispose()
-    yield url
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    """A fresh database on the PostgreSQL server the storage tests use (`make test` starts it),
+    for this test session."""
+    with postgres_database("kratom_claims_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -18,6 +18,31 @@ from pathlib import Path
 from service.store import Store
 
 ROOT = Path(__file__).parents[1]
+# The PostgreSQL server tests and the load-and-fault script make scratch databases on (trust auth).
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str, base_url: str = POSTGRES_URL) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database on the server of ``base_url``; dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(base_url)
+    name = f"{prefix}_{os.getpid()}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        store = Store(url)
+        store.migrate()
+        store.dispose()
+        yield url
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def free_port() -> int:
