@@ -346,10 +346,6 @@ class Store:
             self._bump(s, "terms")
             self._audit(s, actor, "term.delete", f"term:{term_id}", detail)
 
-    def generation(self, name: str) -> int:
-        with self.reading() as s:
-            return s.scalar(select(Counter.value).where(Counter.name == name)) or 0
-
     def marks(self) -> Marks:
         with self._read_engine.connect() as c:
             terms, corrections = c.execute(select(_TERMS_MARK, _CORRECTIONS_MARK)).one()

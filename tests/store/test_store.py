@@ -140,15 +140,15 @@ def test_latest_correction_wins_and_is_exported(store):
 
 
 def test_terms_bump_the_generation_workers_poll(store):
-    g0 = store.generation("terms")
+    g0 = store.marks().terms
     term = store.add_term("Blue  Lotus Gold", "disease_claim", "raise", actor="admin", note="code word")
-    assert term["term"] == "Blue Lotus Gold" and store.generation("terms") == g0 + 1
+    assert term["term"] == "Blue Lotus Gold" and store.marks().terms == g0 + 1
     with pytest.raises(Conflict):
         store.add_term("Blue Lotus Gold", "disease_claim", "raise", actor="admin")
     listed = store.term_list()
     assert listed.generation == g0 + 1 and [t.term for t in listed.terms] == ["Blue Lotus Gold"]
     store.delete_term(term["id"], actor="admin")
-    assert store.generation("terms") == g0 + 2 and store.terms() == []
+    assert store.marks().terms == g0 + 2 and store.terms() == []
     with pytest.raises(NotFound):
         store.delete_term(term["id"], actor="admin")
     with pytest.raises(InputError):
@@ -189,7 +189,7 @@ def test_reads_do_not_wait_for_a_writer_on_sqlite(tmp_path):
     writer.execute("BEGIN IMMEDIATE")  # a writer holds the lock
     results = []
     reader = threading.Thread(target=lambda: results.append(
-        (store.verify_key(key), store.corrections_for([sentence_key("x")]), store.generation("terms"))))
+        (store.verify_key(key), store.corrections_for([sentence_key("x")]), store.marks().terms)))
     reader.start()
     reader.join(timeout=5)
     finished = not reader.is_alive()
