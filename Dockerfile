@@ -11,12 +11,15 @@ COPY service ./service
 COPY training ./training
 COPY gunicorn.conf.py ./
 # Train the default model from the committed corpus (deterministic), then drop privileges.
+# The embedded store (SQLite) and the session secret live in DATA_DIR, which the service user must
+# be able to write; mount a volume there, or set DATABASE_URL and SECRET_KEY.
 RUN python -m training.train --models-dir /app/models \
     && useradd --system --uid 10001 --home-dir /app app \
-    && chown -R app:app /app/models
+    && mkdir -p /app/instance \
+    && chown -R app:app /app/models /app/instance
 USER app
 
-ENV HOST=0.0.0.0 PORT=8000 WORKERS=2 MODELS_DIR=/app/models
+ENV HOST=0.0.0.0 PORT=8000 WORKERS=2 MODELS_DIR=/app/models DATA_DIR=/app/instance
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
