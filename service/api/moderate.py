@@ -202,11 +202,12 @@ def _run(docs: list[dict[str, Any]], pointer: str) -> list[dict[str, Any]]:
     groups: dict[str | None, list[int]] = {}
     for i, doc in enumerate(docs):
         groups.setdefault(doc.get("model_version"), []).append(i)
+    analyzer_of = {version: analyzer_for(version) for version in groups}  # one for both steps
     prepared = {}
     counted = 0
     for version, idx in groups.items():
         try:
-            prepared[version] = analyzer_for(version).prepare(
+            prepared[version] = analyzer_of[version].prepare(
                 [Document(docs[i]["text"], docs[i]["format"]) for i in idx], counted=counted)
         except InputError as exc:
             if exc.document is not None:
@@ -220,8 +221,8 @@ def _run(docs: list[dict[str, Any]], pointer: str) -> list[dict[str, Any]]:
     analyzers = provider()
     analyzers.sync(g.get("store_marks"))  # terms and corrections as of this request (read with its key)
     for version, idx in groups.items():
-        analyses = analyzer_for(version).score(prepared[version], terms=analyzers.terms,
-                                               corrections=analyzers.corrections)
+        analyses = analyzer_of[version].score(prepared[version], terms=analyzers.terms,
+                                              corrections=analyzers.corrections)
         for i, analysis in zip(idx, analyses, strict=True):
             results[i] = analysis_body(analysis, docs[i].get("document_id"))
             if docs[i]["store"] and (docs[i]["review"] or _at_review_level(docs[i], analysis, review_level)):
