@@ -8,7 +8,6 @@ exported arrays and never needs this module.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from .featurize import CUE_GROUPS, WORD_TOKENS, Block, LinearScorer, feature_text
+from .featurize import CUE_GROUPS, WORD_TOKENS, Block, CueMatcher, LinearScorer, feature_text
 from .taxonomy import FLAGS, LABELS, OUTPUTS
 
 __all__ = ["FAMILIES", "FLAGS", "LABELS", "OUTPUTS", "CueFeatures", "build_pipeline", "compile_scorer"]
@@ -37,19 +36,20 @@ class CueFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         self.groups_ = list(CUE_GROUPS)
-        self.patterns_ = [re.compile(CUE_GROUPS[g]) for g in self.groups_]
+        self.matcher_ = CueMatcher(self.groups_)
         return self
 
     def transform(self, X):
         rows, cols = [], []
+        if not hasattr(self, "matcher_"):  # pickled before the RE2 matcher (models of 2026-11-24 and older)
+            self.matcher_ = CueMatcher(self.groups_)
         for i, text in enumerate(X):
             t = feature_text(text)
-            for j, pattern in enumerate(self.patterns_):
-                if pattern.search(t):
-                    rows.append(i)
-                    cols.append(j)
+            for j in self.matcher_.hits(t):
+                rows.append(i)
+                cols.append(j)
         data = np.full(len(rows), self.weight, dtype=np.float32)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(X), len(self.patterns_)))
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(X), len(self.groups_)))
 
     def get_feature_names_out(self, input_features=None):
         return np.array([f"cue:{g}" for g in self.groups_], dtype=object)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import re2
 
 from .normalize import normalize
 
@@ -89,6 +90,36 @@ CUE_GROUPS: dict[str, str] = {
                        r" (?:proven|tested|backed)|research-backed|science-backed)\b",
 }
 
+
+class CueMatcher:
+    """Which cue groups a text matches, all groups in one pass.
+
+    RE2's multi-pattern set scans the text once for every group; one ``re``
+    search per group cost 40 µs a sentence, a quarter of classifying it. RE2's
+    ``\\b`` and ``\\w`` are ASCII-only where ``re``'s are Unicode; on normalised text
+    the two agree on every corpus sentence (tests check), and training and
+    serving both use this class, so a difference could not make them drift.
+    """
+
+    def __init__(self, groups: Sequence[str]) -> None:
+        self.groups = list(groups)
+        options = re2.Options()
+        options.never_capture = True
+        matcher = re2.Set.SearchSet(options)
+        try:
+            for group in self.groups:
+                matcher.Add(CUE_GROUPS[group])
+            matcher.Compile()
+        except re2.error as exc:
+            raise ValueError(f"the cue groups are not a valid RE2 set: {exc}") from exc
+        self._set = matcher
+
+    def hits(self, text: str) -> list[int]:
+        """Indices (into ``groups``) of the groups ``text`` matches, in no particular order."""
+        return self._set.Match(text) or []
+
+    def __reduce__(self):  # an RE2 set cannot be pickled: rebuild it from the group names
+        return (CueMatcher, (self.groups,))
 
 
 def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
@@ -167,7 +198,7 @@ class LinearScorer:
         self.blocks = blocks
         self.cue_groups = cue_groups
         self.cue_weight = cue_weight
-        self.cue_patterns = [re.compile(CUE_GROUPS[g]) for g in cue_groups]
+        self.cues = CueMatcher(cue_groups)
         self.cue_offset = (blocks[-1].offset + len(blocks[-1].vocabulary)) if blocks else 0
         self.coef = coef
         self.intercept = intercept
@@ -205,10 +236,9 @@ class LinearScorer:
                     seg_rows.append(i)
                     cols.extend(c)
                     counts.extend(c.values())
-            for k, pattern in enumerate(self.cue_patterns):
-                if pattern.search(t):
-                    cue_rows.append(i)
-                    cue_cols.append(self.cue_offset + k)
+            for k in self.cues.hits(t):
+                cue_rows.append(i)
+                cue_cols.append(self.cue_offset + k)
         z = np.zeros((len(texts), n_out), dtype=np.float64)
         if cols:
             col = np.array(cols, dtype=np.int64)

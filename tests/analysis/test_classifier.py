@@ -132,3 +132,15 @@ def test_models_the_scorer_cannot_export_are_served_from_the_pipeline(policy):
     nb, _ = train(rows, config={"family": "nb", "C": 4.0}, policy=policy, folds=3, version="nb")
     assert nb.scorer is None
     assert nb.predict_proba(["Kratom eases pain."]).shape == (1, len(nb.outputs))
+
+
+def test_the_cue_matcher_survives_pickling_and_finds_each_group():
+    import pickle
+
+    from service.analysis.featurize import CUE_GROUPS, CueMatcher
+
+    matcher = pickle.loads(pickle.dumps(CueMatcher(list(CUE_GROUPS))))
+    hits = {matcher.groups[k] for k in matcher.hits("take 0 g with tea, it binds mu-opioid receptors")}
+    assert {"amount", "dose_words", "receptor", "imperative"} <= hits
+    assert "harm" not in hits
+    assert matcher.hits("") == []

@@ -55,3 +55,18 @@ def test_no_duplicates_and_no_near_duplicates_with_contradicting_labels():
     findings = find_duplicates(load_corpus())
     assert findings.duplicates == []
     assert findings.contradictions == [], [(a.id, b.id) for a, b, _ in findings.contradictions]
+
+
+def test_the_cue_matcher_agrees_with_python_re_on_every_sentence(corpus):
+    """RE2's ``\\b`` is ASCII-only; on the normalised corpus text it must still find what ``re`` finds."""
+    import re
+
+    from service.analysis.featurize import CUE_GROUPS, CueMatcher, feature_text
+
+    groups = list(CUE_GROUPS)
+    matcher = CueMatcher(groups)
+    patterns = [re.compile(CUE_GROUPS[g]) for g in groups]
+    for row in corpus:
+        text = feature_text(row.text)
+        expected = {k for k, p in enumerate(patterns) if p.search(text)}
+        assert set(matcher.hits(text)) == expected, row.text
