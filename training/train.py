@@ -44,7 +44,7 @@ from service.analysis.features import (
     compile_scorer,
 )
 from service.analysis.normalize import normalize_with_map
-from service.analysis.policy import QUESTION_LIKELIHOOD, Policy, load_policy
+from service.analysis.policy import NEVER, QUESTION_LIKELIHOOD, Policy, load_policy
 
 from .corpus import DEFAULT_FILES, Row, data_hash, load_corpus, matrix, split
 from .evaluation import evaluate
@@ -112,20 +112,26 @@ def choose_thresholds(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 
 def tune_flags(rows: Sequence[Row], proba: np.ndarray, thresholds: dict[str, float],
-               policy: Policy) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
-    """Per flag, the model threshold and strong-cue floor that maximise F0.5 of the full policy.
+               policy: Policy) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, Any]]:
+    """Per flag, the model threshold (with an evidence cue), the strong-cue floor and the
+    model-only threshold (no cue) that together maximise F0.5 of the full policy.
 
     Runs on out-of-fold probabilities, so the policy is tuned on predictions
     for sentences the model did not see, as it will be used.
     """
     label_cols = [OUTPUTS.index(label) for label in LABELS]
-    cands = []
+    cands, predicted, texts = [], [], []
     for i, r in enumerate(rows):
-        labels = [label for label, j in zip(LABELS, label_cols, strict=True) if proba[i, j] >= thresholds[label]]
-        cands.append(policy.candidates(normalize_with_map(r.text), labels))
+        labels = {label for label, j in zip(LABELS, label_cols, strict=True) if proba[i, j] >= thresholds[label]}
+        normalized = normalize_with_map(r.text)
+        cands.append(policy.candidates(normalized, labels))
+        predicted.append(labels)
+        texts.append(normalized.text)
+    is_question = np.array([t.rstrip().endswith("?") for t in texts])
     grid_t = np.round(np.arange(0.2, 1.0001, 0.05), 3)
-    grid_floor = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01)  # 1.01: strong cues alone never raise
-    model_t, floors, report = {}, {}, {}
+    grid_floor = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, NEVER)  # NEVER: strong cues alone never raise
+    grid_only = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, NEVER)  # NEVER: no flag without a cue
+    model_t, floors, only, report = {}, {}, {}, {}
     for code in FLAGS:
         p = proba[:, OUTPUTS.index(f"flag:{code}")]
         gold = np.array([code in r.flags for r in rows])
@@ -133,29 +139,37 @@ def tune_flags(rows: Sequence[Row], proba: np.ndarray, thresholds: dict[str, flo
         strong = np.array([bool(x and x.strong and not x.question and not x.suppressed) for x in c])
         evid = np.array([bool(x and x.evidence and not x.suppressed) for x in c])
         question = np.array([bool(x and x.question) for x in c])
+        requires = policy.rule(code).requires
+        open_ = np.array([not requires.isdisjoint(labels) and not policy.suppressed(code, t)
+                          for labels, t in zip(predicted, texts, strict=True)]) & ~is_question
 
-        def raised_at(t: float, floor: float, p=p, evid=evid, question=question, strong=strong) -> np.ndarray:
+        def raised_at(t: float, floor: float, alone: float, p=p, evid=evid, question=question,
+                      strong=strong, open_=open_) -> np.ndarray:
             model_path = evid & (p >= np.where(question, max(t, QUESTION_LIKELIHOOD), t))
-            return model_path | (strong & (p >= floor))
+            return model_path | (strong & (p >= floor)) | (open_ & (p >= alone))
 
         # F0.5: precision counts twice as much as recall (a false flag costs moderators time,
         # but a flag that never fires protects nobody).
+        n_gold = max(1, int(gold.sum()))
         scored = []
         for t in grid_t:
             for floor in grid_floor:
-                raised = raised_at(float(t), floor)
-                recall = (raised & gold).sum() / max(1, gold.sum())
-                scored.append((fbeta_score(gold, raised, beta=0.5, zero_division=0), recall, float(t), floor))
+                for alone in grid_only:
+                    raised = raised_at(float(t), floor, alone)
+                    tp, n_raised = int((raised & gold).sum()), int(raised.sum())
+                    prec, recall = tp / max(1, n_raised), tp / n_gold
+                    f05 = 1.25 * prec * recall / (0.25 * prec + recall) if tp else 0.0
+                    scored.append((f05, recall, float(t), floor, alone))
         # Within FLAG_TOLERANCE of the best F0.5 the grid cannot tell settings apart: take the most recall.
         top = max(x[0] for x in scored)
-        best = max((x for x in scored if x[0] >= top - FLAG_TOLERANCE), key=lambda x: (x[1], x[0]))
-        model_t[code], floors[code] = best[2], best[3]
-        raised = raised_at(best[2], best[3])
+        best = max((x for x in scored if x[0] >= top - FLAG_TOLERANCE), key=lambda x: (x[1], x[0], x[4]))
+        model_t[code], floors[code], only[code] = best[2], best[3], best[4]
+        raised = raised_at(best[2], best[3], best[4])
         tp = int((raised & gold).sum())
         report[code] = {"precision": round(tp / max(1, raised.sum()), 4),
                         "recall": round(tp / max(1, gold.sum()), 4),
-                        "threshold": best[2], "strong_floor": best[3]}
-    return model_t, floors, report
+                        "threshold": best[2], "strong_floor": best[3], "model_only": best[4]}
+    return model_t, floors, only, report
 
 
 def label_macro_f1(y: np.ndarray, proba: np.ndarray, thresholds: dict[str, float]) -> float:
@@ -203,7 +217,7 @@ def train(
     proba = cross_val_proba(train_rows, family, C, seed, folds)
     y = matrix(train_rows)
     thresholds = choose_thresholds(y, proba)
-    flag_thresholds, floors, flag_cv = tune_flags(train_rows, proba, thresholds, policy)
+    flag_thresholds, floors, model_only, flag_cv = tune_flags(train_rows, proba, thresholds, policy)
     thresholds.update({f"flag:{code}": t for code, t in flag_thresholds.items()})
     pipeline = fit(train_rows, family, C, seed)
     version = version or datetime.now(UTC).strftime("%Y%m%d.%H%M%S")
@@ -211,6 +225,7 @@ def train(
         "name": MODEL_NAME, "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "outputs": list(OUTPUTS), "thresholds": thresholds, "strong_floors": floors,
+        "model_only_thresholds": model_only,
         "family": family, "params": {"C": C, "seed": seed, "cv_folds": folds},
         "data": {
             "sha256": data_hash(rows), "sources": list(sources), "rows": len(rows),
@@ -273,9 +288,13 @@ def card_markdown(card: dict[str, Any]) -> str:
         for label, m in test["per_label"].items():
             lines.append(f"| {label} | {m['precision']} | {m['recall']} | {m['f1']} | {m['support']} "
                          f"| {card['thresholds'][label]} |")
-        lines += ["", "| flag | precision | recall | support | raised |", "|---|---|---|---|---|"]
+        lines += ["", "| flag | precision | recall | support | raised | threshold (cue) | strong-cue floor "
+                  "| model alone |", "|---|---|---|---|---|---|---|---|"]
+        floors, alone = card.get("strong_floors", {}), card.get("model_only_thresholds", {})
         for code, m in test["flags"].items():
-            lines.append(f"| {code} | {m['precision']} | {m['recall']} | {m['support']} | {m['raised']} |")
+            lines.append(f"| {code} | {m['precision']} | {m['recall']} | {m['support']} | {m['raised']} "
+                         f"| {card['thresholds'].get(f'flag:{code}', '')} | {floors.get(code, '')} "
+                         f"| {alone.get(code, '')} |")
     if card.get("selection"):
         lines += ["", "## Model selection (grouped 5-fold CV on the training split)", "",
                   "| family | C | CV macro-F1 | seconds |", "|---|---|---|---|"]

@@ -13,7 +13,7 @@ from .classifier import Model
 from .errors import InputError, LimitExceeded
 from .extract import Extraction, Format, extract
 from .normalize import key_of_normalized, normalize_with_map
-from .policy import SEVERITIES, Policy, RaisedFlag
+from .policy import SEVERITIES, Locator, Policy, RaisedFlag
 from .segment import Span, segment
 from .taxonomy import FLAGS, LABELS
 
@@ -117,6 +117,9 @@ class Analyzer:
         }
         self._flag_thresholds = {f: model.threshold(f"flag:{f}") for f in self._flag_idx}
         self._flag_floors = {f: float(v) for f, v in model.card.get("strong_floors", {}).items()}
+        # models trained before the model-only path have none: it stays off for them
+        self._model_only = {f: float(v) for f, v in model.card.get("model_only_thresholds", {}).items()}
+        self._locate = self._locator(model)
 
     def analyze(self, text: str, fmt: Format = "text", *, terms: TermList | None = None,
                 corrections: CorrectionLookup | None = None) -> Analysis:
@@ -188,7 +191,8 @@ class Analyzer:
             )
             likelihoods = {f: float(p[j]) for f, j in self._flag_idx.items()}
             raised = self.policy.flag_sentence(
-                normalized, labels, likelihoods, self._flag_thresholds, self._flag_floors
+                normalized, labels, likelihoods, self._flag_thresholds, self._flag_floors,
+                self._model_only, self._locate,
             )
             if terms:
                 raised = terms.apply(normalized, raised, self.policy)
@@ -196,6 +200,13 @@ class Analyzer:
             out.append(Judgement(labels, scores, raised, self.policy.has_disclaimer(normalized),
                                  key_of_normalized(normalized.text)))
         return out
+
+    def _locator(self, model: Model) -> Locator | None:
+        scorer = model.scorer
+        if scorer is None:
+            return None  # a pickled pipeline: the whole sentence is the evidence
+        outputs = self._flag_idx
+        return lambda code, text: scorer.evidence(text, outputs[code])
 
     def _document(self, doc: Document, extraction: Extraction, spans: list[Span],
                   judged: list[Judgement], corrections: dict[str, Correction]) -> Analysis:

@@ -212,6 +212,20 @@ class LinearScorer:
             self._idf[b.offset : b.offset + len(b.vocabulary)] = b.idf
             self._sublinear[b.offset : b.offset + len(b.vocabulary)] = b.sublinear
 
+    def evidence(self, text: str, output: int, limit: int = 3) -> list[tuple[int, int]]:
+        """Spans of the (at most ``limit``) words of ``text`` whose own weight pushes ``output``
+        up most: what a reviewer should look at when the model raises a flag no cue explains.
+        ``text`` is normalised (as the policy sees it); numbers are folded as in training."""
+        word = next((b for b in self.blocks if b.analyzer == "word"), None)
+        if word is None:
+            return []
+        scored = []
+        for m in _pattern(word.token_pattern).finditer(text):
+            col = word.vocabulary.get(_DIGITS_RE.sub("0", m.group()))
+            if col is not None and self.coef[word.offset + col, output] > 0:
+                scored.append((float(self.coef[word.offset + col, output]), m.span()))
+        return sorted(span for _, span in sorted(scored, reverse=True)[:limit])
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities of every output for every text, in chunks that bound memory."""
         if len(texts) <= CHUNK:

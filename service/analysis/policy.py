@@ -4,15 +4,17 @@ The policy's cue lists, severities and messages are data (TOML), so a
 publisher can replace them without touching code. A flag is raised when the
 sentence carries the label the flag is about, nothing in the sentence
 suppresses it (negation, warning, attribution), and either a strong cue
-matches or the model's likelihood for the flag reaches its threshold while an
-evidence cue shows where.
+matches, or the model's likelihood for the flag reaches its threshold while an
+evidence cue shows where, or the likelihood reaches a higher model-only
+threshold (cue lists never cover every wording; a ``Locator`` then finds the
+words the model weighed most, as evidence).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ class FlagRule:
 
 
 QUESTION_LIKELIHOOD = 0.9  # a question affirms nothing unless the model is this sure
+NEVER = 1.01  # a likelihood threshold no probability reaches: that path is off
+
+Locator = Callable[[str, str], list[tuple[int, int]]]
+"""(flag code, normalised sentence) -> spans of the words the model weighed most for that flag."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Candidate:
     question: bool
 
     def decide(self, likelihood: float, threshold: float, floor: float) -> list[tuple[int, int]]:
-        """The evidence spans if the flag is raised, else an empty list."""
+        """The evidence spans if a cue path raises the flag, else an empty list."""
         if self.suppressed:
             return []
         if self.strong and not self.question and likelihood >= floor:
@@ -111,16 +117,25 @@ class Policy:
             out[rule.code] = Candidate(strong, evidence, suppressed, question)
         return out
 
+    def suppressed(self, code: str, text: str) -> bool:
+        """Whether something in ``text`` (normalised) keeps flag ``code`` from being raised."""
+        rule = self.rule(code)
+        return rule.suppress is not None and rule.suppress.search(text) is not None
+
     def flag_sentence(
         self, sentence: Normalized, labels: Iterable[str], likelihoods: Mapping[str, float],
         thresholds: Mapping[str, float], floors: Mapping[str, float] | None = None,
+        model_only: Mapping[str, float] | None = None, locate: Locator | None = None,
     ) -> list[RaisedFlag]:
         """Return the flags ``sentence`` raises, given its labels and the model's likelihoods.
 
-        ``thresholds``: the likelihood at which the model alone raises a flag (where an
-        evidence cue shows where); ``floors``: the likelihood a strong cue needs.
+        ``thresholds``: the likelihood at which the model raises a flag where an evidence
+        cue shows where; ``floors``: the likelihood a strong cue needs; ``model_only``: the
+        likelihood at which the model raises it with no cue (not on a question), with
+        ``locate``'s spans (or the whole sentence) as evidence.
         """
         floors = floors or {}
+        model_only = model_only or {}
         text = sentence.text
         labels = set(labels)
         question = text.rstrip().endswith("?")
@@ -137,6 +152,8 @@ class Policy:
                 max(threshold, QUESTION_LIKELIHOOD) if question else threshold
             ):
                 spans = _spans(rule.evidence, text)
+            if not spans and not question and p >= model_only.get(rule.code, NEVER):
+                spans = (locate(rule.code, text) if locate else []) or [(0, len(text.rstrip()))]
             if not spans or (rule.suppress is not None and rule.suppress.search(text)):
                 continue
             flags.append(RaisedFlag(

@@ -144,3 +144,18 @@ def test_the_cue_matcher_survives_pickling_and_finds_each_group():
     assert {"amount", "dose_words", "receptor", "imperative"} <= hits
     assert "harm" not in hits
     assert matcher.hits("") == []
+
+
+def test_the_scorer_locates_the_words_that_push_a_flag_up(tiny_model):
+    from service.analysis.normalize import normalize
+
+    scorer = tiny_model.scorer
+    out = tiny_model.outputs.index("flag:dosing_instruction")
+    text = normalize("Take 2 grams of kratom every morning, then wait an hour.")
+    spans = scorer.evidence(text, out)
+    assert 1 <= len(spans) <= 3 and spans == sorted(spans)
+    word = next(b for b in scorer.blocks if b.analyzer == "word")
+    for a, b in spans:
+        token = text[a:b].replace("2", "0")
+        assert scorer.coef[word.offset + word.vocabulary[token], out] > 0
+    assert scorer.evidence("zzz qqq", out) == []

@@ -191,10 +191,40 @@ def test_serving_decisions_equal_the_candidates_training_tunes_on(policy, seed_t
         lik = {r.code: rng.random() for r in policy.rules}
         th = {r.code: rng.random() for r in policy.rules}
         fl = {r.code: rng.random() for r in policy.rules}
-        served = {f.code: f.evidence for f in policy.flag_sentence(n, labels, lik, th, fl)}
+        alone = {r.code: rng.random() for r in policy.rules}
+        served = {f.code: f.evidence for f in policy.flag_sentence(n, labels, lik, th, fl, alone)}
         tuned = {}
-        for code, c in policy.candidates(n, labels).items():
+        candidates = policy.candidates(n, labels)
+        for code, c in candidates.items():
             spans = c.decide(lik[code], th[code], fl[code])
             if spans:
                 tuned[code] = tuple(n.to_original(a, b) for a, b in sorted(spans))
+        question = n.text.rstrip().endswith("?")
+        for rule in policy.rules:  # training's model-only path: label present, not a question, not suppressed
+            if (rule.code not in tuned and not question and lik[rule.code] >= alone[rule.code]
+                    and not policy.suppressed(rule.code, n.text)):
+                tuned[rule.code] = ()
         assert set(served) == set(tuned), text
+
+
+def test_the_model_alone_raises_a_flag_no_cue_explains_with_the_located_words(policy):
+    text = "Honestly this leaf gave me my life back."
+    n = normalize_with_map(text)
+    assert "disease_claim" not in policy.candidates(n, {E}) and not policy.suppressed("disease_claim", n.text)
+    at = n.text.index("life")
+
+    def raised(likelihood, labels=frozenset({E}), sentence=n, locate=lambda code, t: [(at, at + 4)], **kw):
+        found = policy.flag_sentence(sentence, labels, {"disease_claim": likelihood}, {"disease_claim": 0.5},
+                                     {}, kw.get("alone", {"disease_claim": 0.9}), locate)
+        return {f.code: f.evidence for f in found}
+
+    assert raised(0.95) == {"disease_claim": ((at, at + 4),)}
+    assert raised(0.85) == {}  # under the model-only threshold
+    assert raised(0.95, alone={}) == {}  # no threshold: the path is off (models trained before it)
+    assert raised(0.95, labels={S}) == {}  # the flag still needs its label
+    assert raised(0.95, locate=None) == {"disease_claim": ((0, len(text)),)}  # the whole sentence
+    question = normalize_with_map("Honestly, could this leaf give me my life back?")
+    assert raised(0.95, sentence=question) == {}
+    negated = normalize_with_map("There is no evidence this leaf gave anyone their life back.")
+    assert policy.suppressed("disease_claim", negated.text)
+    assert raised(0.99, sentence=negated) == {}

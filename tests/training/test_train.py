@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from service.analysis.classifier import ModelRegistry
+from service.analysis.taxonomy import FLAGS
 from training import train as train_cli
 from training.corpus import SEED_FILE, is_test_document, load_corpus, read_rows, split
 from training.train import train
@@ -41,6 +42,7 @@ def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_pat
                   "data", "libraries", "metrics", "artifact"):
         assert field in card, field
     assert card["data"]["sha256"] and card["libraries"]["scikit-learn"]
+    assert set(card["model_only_thresholds"]) == set(card["strong_floors"]) == set(FLAGS)
     assert (directory / "card.md").read_text().startswith("# Model card")
     sums = dict(line.split()[::-1] for line in (directory / "SHA256SUMS").read_text().splitlines())
     assert sums == {"model.joblib": card["artifact"]["sha256"], "scorer.npz": card["scorer"]["sha256"]}
