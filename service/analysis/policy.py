@@ -113,14 +113,12 @@ class Policy:
             evidence = _spans(rule.evidence, text) if rule.evidence is not None else []
             if not strong and not evidence:
                 continue
-            suppressed = rule.suppress is not None and rule.suppress.search(text) is not None
-            out[rule.code] = Candidate(strong, evidence, suppressed, question)
+            out[rule.code] = Candidate(strong, evidence, _suppresses(rule, text), question)
         return out
 
     def suppressed(self, code: str, text: str) -> bool:
         """Whether something in ``text`` (normalised) keeps flag ``code`` from being raised."""
-        rule = self.rule(code)
-        return rule.suppress is not None and rule.suppress.search(text) is not None
+        return _suppresses(self.rule(code), text)
 
     def flag_sentence(
         self, sentence: Normalized, labels: Iterable[str], likelihoods: Mapping[str, float],
@@ -154,7 +152,7 @@ class Policy:
                 spans = _spans(rule.evidence, text)
             if not spans and not question and p >= model_only.get(rule.code, NEVER):
                 spans = (locate(rule.code, text) if locate else []) or [(0, len(text.rstrip()))]
-            if not spans or (rule.suppress is not None and rule.suppress.search(text)):
+            if not spans or _suppresses(rule, text):
                 continue
             flags.append(RaisedFlag(
                 rule.code, rule.severity, rule.message,
@@ -183,6 +181,10 @@ class Policy:
             if SEVERITIES.index(sev) > SEVERITIES.index(level):
                 level = sev
         return level, round(1.0 - keep, 4)
+
+
+def _suppresses(rule: FlagRule, text: str) -> bool:
+    return rule.suppress is not None and rule.suppress.search(text) is not None
 
 
 def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
