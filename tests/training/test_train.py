@@ -107,3 +107,23 @@ def test_selection_prefers_the_exportable_family_within_noise():
     assert choose_config(results) == {"family": "logreg", "C": 10.0}
     results[0]["cv_macro_f1"] = 0.83
     assert choose_config(results) == {"family": "svm", "C": 10.0}
+
+
+def test_flag_tuning_for_a_precision_target_keeps_it_where_reachable(rows, policy):
+    from training.corpus import matrix
+    from training.train import choose_thresholds, cross_val_proba, tune_flags
+
+    train_rows = split(rows)[0]
+    proba = cross_val_proba(train_rows, "logreg", 4.0, folds=3)
+    thresholds = choose_thresholds(matrix(train_rows), proba)
+    *_, f05 = tune_flags(train_rows, proba, thresholds, policy)
+    *_, precise = tune_flags(train_rows, proba, thresholds, policy, precision_target=0.99)
+    assert {r["objective"] for r in f05.values()} == {"F0.5"}
+    reached = [code for code, r in precise.items() if r["objective"].startswith("recall at precision")]
+    assert reached, precise  # the tiny corpus has flags the policy raises without a false alarm
+    for code in reached:
+        assert precise[code]["precision"] >= 0.99
+    for code, r in precise.items():
+        if code not in reached:
+            assert r["objective"] == "F0.5 (precision 0.99 not reached)"
+            assert (r["precision"], r["recall"]) == (f05[code]["precision"], f05[code]["recall"])
