@@ -1,4 +1,12 @@
 # The moderation service: gunicorn serving the model trained at build time.
+
+# The compiled n-gram scorer, built where a compiler is (the full image, same Python and Debian).
+FROM python:3.11.7-bookworm AS ngrams
+WORKDIR /src
+COPY setup.py ./
+COPY service/analysis/_ngrams.c ./service/analysis/
+RUN python setup.py --quiet build_ext --inplace
+
 FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -8,6 +16,7 @@ COPY requirements.lock pyproject.toml ./
 RUN pip install --require-hashes -r requirements.lock
 
 COPY service ./service
+COPY --from=ngrams /src/service/analysis/_ngrams.*.so ./service/analysis/
 COPY training ./training
 COPY gunicorn.conf.py ./
 # Train the default model from the committed corpus (deterministic), then drop privileges.

@@ -15,7 +15,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-install: $(VENV)/.installed
+# The compiled n-gram scorer (service/analysis/_ngrams.c). Without it the service falls back to the
+# same features in Python, several times slower, and says so at start-up.
+NGRAMS := service/analysis/_ngrams$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+
+$(NGRAMS): service/analysis/_ngrams.c setup.py $(VENV)/.installed
+	$(PY) setup.py --quiet build_ext --inplace
+
+install: $(VENV)/.installed $(NGRAMS)
 
 model: install
 	$(PY) -m training.train --if-absent
@@ -63,4 +70,4 @@ bench: model
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build service/analysis/_ngrams*.so

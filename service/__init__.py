@@ -41,6 +41,9 @@ def create_app(config: dict[str, Any] | None = None, analyzer: Analyzer | None =
     if analyzer is None:
         policy = load_policy(Path(settings["POLICY_PATH"]) if settings["POLICY_PATH"] else None)
         analyzer = build_analyzer(registry.load(settings["MODEL_VERSION"] or None), policy, settings)
+    if analyzer.model.scorer is not None and not analyzer.model.scorer.compiled:
+        app.logger.warning("the compiled n-gram scorer is not built (`make install` builds it): "
+                           "scoring with the same features in Python, several times slower")
     store = Store(settings["DATABASE_URL"])
     if settings["AUTO_MIGRATE"]:
         store.migrate()

@@ -21,6 +21,11 @@ import re2
 
 from .normalize import normalize
 
+try:  # built by `make install` (setup.py); without it the same features are computed in Python
+    from ._ngrams import NgramScorer
+except ImportError:  # pragma: no cover - exercised where no compiler was available
+    NgramScorer = None
+
 WORD_TOKENS = r"(?u)\b\w+\b"  # single letters too: "g", "mg" matter for dosing
 WORD_CACHE_SIZE = 200_000
 CHUNK = 256  # sentences scored together: one pass, with an (n-grams x outputs) array of a few MB
@@ -211,6 +216,22 @@ class LinearScorer:
         for b in blocks:
             self._idf[b.offset : b.offset + len(b.vocabulary)] = b.idf
             self._sublinear[b.offset : b.offset + len(b.vocabulary)] = b.sublinear
+        self._compiled = self._compile() if NgramScorer is not None else None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether n-grams are scored by the compiled extension (else by ``_ngram_scores``)."""
+        return self._compiled is not None
+
+    def _compile(self):
+        if any(b.analyzer == "word" and b.token_pattern != WORD_TOKENS for b in self.blocks):
+            return None  # the extension knows one token pattern
+        self.coef = np.ascontiguousarray(self.coef, dtype=np.float64)
+        return NgramScorer(
+            [(b.analyzer, b.ngram_range[0], b.ngram_range[1], b.sublinear, b.offset,
+              sorted(b.vocabulary, key=b.vocabulary.__getitem__)) for b in self.blocks],
+            self._idf, self.coef,
+        )
 
     def evidence(self, text: str, output: int, limit: int = 3) -> list[tuple[int, int]]:
         """Spans of the (at most ``limit``) words of ``text`` whose own weight pushes ``output``
@@ -232,17 +253,37 @@ class LinearScorer:
             return self._predict_chunk(texts)
         return np.vstack([self._predict_chunk(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)])
 
-    def _predict_chunk(self, texts: Sequence[str]) -> np.ndarray:
-        """One pass over all the n-grams of ``texts``."""
-        n_out = self.coef.shape[1]
+    def _predict_chunk(self, texts: Sequence[str], compiled: bool = True) -> np.ndarray:
+        """One pass over all the n-grams and cues of ``texts``."""
+        ft = [feature_text(t) for t in texts]
+        if compiled and self._compiled is not None:
+            z = np.zeros((len(ft), self.coef.shape[1]), dtype=np.float64)
+            self._compiled.score(ft, z)
+        else:
+            z = self._ngram_scores(ft)
+        cue_rows: list[int] = []
+        cue_cols: list[int] = []
+        for i, t in enumerate(ft):
+            for k in self.cues.hits(t):
+                cue_rows.append(i)
+                cue_cols.append(self.cue_offset + k)
+        if cue_cols:
+            np.add.at(z, np.array(cue_rows, dtype=np.int64), self.cue_weight * self.coef[cue_cols])
+        z += self.intercept
+        p = 1.0 / (1.0 + np.exp(-z))
+        for j, value in self.constant.items():
+            p[:, j] = value
+        return p
+
+    def _ngram_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """The n-gram blocks' share of the decision function in Python and numpy: the
+        reference the compiled extension is tested against, and the fallback without it."""
+        z = np.zeros((len(texts), self.coef.shape[1]), dtype=np.float64)
         cols: list[int] = []
         counts: list[int] = []
         segments: list[int] = []  # start of each (text, block) run in cols: normalised separately
         seg_rows: list[int] = []
-        cue_rows: list[int] = []
-        cue_cols: list[int] = []
-        for i, text in enumerate(texts):
-            t = feature_text(text)
+        for i, t in enumerate(texts):
             for block in self.blocks:
                 c = Counter(block.columns(t, self._word_cache))
                 if c:
@@ -250,10 +291,6 @@ class LinearScorer:
                     seg_rows.append(i)
                     cols.extend(c)
                     counts.extend(c.values())
-            for k in self.cues.hits(t):
-                cue_rows.append(i)
-                cue_cols.append(self.cue_offset + k)
-        z = np.zeros((len(texts), n_out), dtype=np.float64)
         if cols:
             col = np.array(cols, dtype=np.int64)
             tf = np.array(counts, dtype=np.float64)
@@ -264,13 +301,7 @@ class LinearScorer:
             w /= np.repeat(norms, np.diff(np.append(starts, len(w))))
             contrib = np.add.reduceat(w[:, None] * self.coef[col], starts)
             np.add.at(z, np.array(seg_rows, dtype=np.int64), contrib)
-        if cue_cols:
-            np.add.at(z, np.array(cue_rows, dtype=np.int64), self.cue_weight * self.coef[cue_cols])
-        z += self.intercept
-        p = 1.0 / (1.0 + np.exp(-z))
-        for j, value in self.constant.items():
-            p[:, j] = value
-        return p
+        return z
 
     # -- plain-array persistence (np.load with allow_pickle=False: no code runs) --------
     def save(self, path: Path) -> None:

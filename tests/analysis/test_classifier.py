@@ -1,7 +1,10 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.analysis.classifier import ModelRegistry, load_model
 from service.analysis.errors import ModelError
@@ -159,3 +162,54 @@ def test_the_scorer_locates_the_words_that_push_a_flag_up(tiny_model):
         token = text[a:b].replace("2", "0")
         assert scorer.coef[word.offset + word.vocabulary[token], out] > 0
     assert scorer.evidence("zzz qqq", out) == []
+
+
+def test_make_install_builds_the_compiled_scorer_and_the_model_uses_it(tiny_model):
+    assert tiny_model.scorer.compiled, "service/analysis/_ngrams.c is not built: run `make install`"
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80) | st.text(
+    st.sampled_from(list("kratom eases PAIN 7-oh 0 g\t\n\u00a0\u3000\u2003_é😀\u0663\x1c")), max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=6))
+def test_the_compiled_scorer_gives_the_python_scorers_probabilities(tiny_model, texts):
+    scorer = tiny_model.scorer
+    expected = scorer._predict_chunk(texts, compiled=False)
+    assert np.abs(scorer._predict_chunk(texts, compiled=True) - expected).max() < 1e-9
+
+
+def test_the_compiled_scorer_is_exact_past_its_word_cache_and_on_giant_words(tiny_model, seed_text):
+    scorer = tiny_model.scorer
+    many_words = " ".join(f"w{i}x{i * 7919 % 104729}" for i in range(40_000))  # > the cache's 32,768 words
+    texts = [seed_text, many_words, "a" * 140_000 + " pain", seed_text]
+    expected = scorer._predict_chunk(texts, compiled=False)
+    assert np.abs(scorer._predict_chunk(texts, compiled=True) - expected).max() < 1e-9
+
+
+def test_the_compiled_scorer_refuses_what_it_cannot_score(tiny_model):
+    compiled = tiny_model.scorer._compiled
+    n_out = tiny_model.scorer.coef.shape[1]
+    with pytest.raises(ValueError, match="len\\(texts\\) x n_outputs"):
+        compiled.score(["a", "b"], np.zeros((1, n_out)))
+    with pytest.raises(TypeError, match="str"):
+        compiled.score([b"bytes"], np.zeros((1, n_out)))
+    with pytest.raises(TypeError):
+        compiled.score(["a"], bytes(8 * n_out))  # read-only output
+
+
+def test_without_the_extension_the_service_scores_in_python_and_says_so(models_dir, tiny_model, make_app,
+                                                                         monkeypatch, caplog, seed_text):
+    from service.analysis import featurize
+
+    monkeypatch.setattr(featurize, "NgramScorer", None)
+    model = ModelRegistry(models_dir).load()
+    assert not model.scorer.compiled
+    texts = seed_text.splitlines()
+    assert np.abs(model.predict_proba(texts) - tiny_model.predict_proba(texts)).max() < 1e-9
+    with caplog.at_level("WARNING"):
+        app = make_app()
+    assert "compiled n-gram scorer is not built" in caplog.text
+    r = app.test_client().post("/v1/moderate", json={"text": "Kratom cures anxiety.", "store": False})
+    assert r.status_code == 200
