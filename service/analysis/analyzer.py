@@ -12,7 +12,7 @@ from .adjust import Correction, CorrectionLookup, TermList, apply_correction
 from .classifier import Model
 from .errors import InputError, LimitExceeded
 from .extract import Extraction, Format, extract
-from .normalize import key_of_normalized, normalize_with_map
+from .normalize import Normalized, key_of_normalized, normalize_with_map
 from .policy import SEVERITIES, Locator, Policy, RaisedFlag
 from .segment import Span, segment
 from .taxonomy import FLAGS, LABELS
@@ -169,7 +169,9 @@ class Analyzer:
               corrections: CorrectionLookup | None = None) -> list[Analysis]:
         """Score prepared documents' sentences in one model call and apply the policy."""
         texts = [ex.text[s.start : s.end] for _, ex, spans in prepared for s in spans]
-        judged = self.judge(texts, self.model.predict_proba(texts), terms=terms)
+        normalized = [normalize_with_map(t) for t in texts]  # once, for the model and the policy
+        probs = self.model.predict_proba(texts, [n.text for n in normalized])
+        judged = self.judge(texts, probs, terms=terms, normalized=normalized)
         found = corrections([j.key for j in judged]) if corrections and judged else {}
         results, row = [], 0
         for doc, extraction, spans in prepared:
@@ -177,28 +179,31 @@ class Analyzer:
             row += len(spans)
         return results
 
-    def judge(self, texts: Sequence[str], probs=None, *, terms: TermList | None = None) -> list[Judgement]:
-        """Label and flag sentences by the model, the policy and the term lists."""
+    def judge(self, texts: Sequence[str], probs=None, *, terms: TermList | None = None,
+              normalized: Sequence[Normalized] | None = None) -> list[Judgement]:
+        """Label and flag sentences by the model, the policy and the term lists
+        (``normalized``: ``texts`` normalised, if the caller has them)."""
+        if normalized is None:
+            normalized = [normalize_with_map(t) for t in texts]
         if probs is None:
-            probs = self.model.predict_proba(texts)
+            probs = self.model.predict_proba(texts, [n.text for n in normalized])
         thresholds = self.model.thresholds
         out = []
-        for raw, p in zip(texts, probs, strict=True):
-            normalized = normalize_with_map(raw)
+        for sentence, p in zip(normalized, probs, strict=True):
             labels = tuple(
                 label for label, j in zip(LABELS, self._label_idx, strict=True)
                 if p[j] >= thresholds[j]
             )
             likelihoods = {f: float(p[j]) for f, j in self._flag_idx.items()}
             raised = self.policy.flag_sentence(
-                normalized, labels, likelihoods, self._flag_thresholds, self._flag_floors,
+                sentence, labels, likelihoods, self._flag_thresholds, self._flag_floors,
                 self._model_only, self._locate,
             )
             if terms:
-                raised = terms.apply(normalized, raised, self.policy)
+                raised = terms.apply(sentence, raised, self.policy)
             scores = {label: round(float(p[j]), 4) for label, j in zip(LABELS, self._label_idx, strict=True)}
-            out.append(Judgement(labels, scores, raised, self.policy.has_disclaimer(normalized),
-                                 key_of_normalized(normalized.text)))
+            out.append(Judgement(labels, scores, raised, self.policy.has_disclaimer(sentence),
+                                 key_of_normalized(sentence.text)))
         return out
 
     def _locator(self, model: Model) -> Locator | None:

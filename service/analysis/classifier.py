@@ -49,11 +49,16 @@ class Model:
               scorer: LinearScorer | None = None) -> Model:
         return cls(card["name"], card["version"], card, pipeline, tuple(outputs), thresholds, scorer)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Return one row of output probabilities per text, in ``outputs`` order."""
+    def predict_proba(self, texts: Sequence[str], normalized: Sequence[str] | None = None) -> np.ndarray:
+        """Return one row of output probabilities per text, in ``outputs`` order.
+
+        ``normalized``: the same texts already ``normalize``d, if the caller has them
+        (the exported scorer then skips normalising them again)."""
         if not texts:
             return np.zeros((0, len(self.outputs)), dtype=np.float64)
         if self.scorer is not None:
+            if normalized is not None:
+                return self.scorer.predict_proba(normalized, normalized=True)
             return self.scorer.predict_proba(texts)
         return np.asarray(self.pipeline.predict_proba(list(texts)), dtype=np.float64)
 

@@ -35,7 +35,12 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 
 def feature_text(text: str) -> str:
     """Normalise and fold every number to one token: "2.5 g" and "4 g" are the same cue."""
-    return _DIGITS_RE.sub("0", normalize(text))
+    return fold_numbers(normalize(text))
+
+
+def fold_numbers(normalized: str) -> str:
+    """``feature_text`` of text that is already normalised (the policy normalises it too)."""
+    return _DIGITS_RE.sub("0", normalized)
 
 
 # Groups of words that signal a claim type however it is phrased. They let a
@@ -247,15 +252,17 @@ class LinearScorer:
                 scored.append((float(self.coef[word.offset + col, output]), m.span()))
         return sorted(span for _, span in sorted(scored, reverse=True)[:limit])
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities of every output for every text, in chunks that bound memory."""
+    def predict_proba(self, texts: Sequence[str], *, normalized: bool = False) -> np.ndarray:
+        """Probabilities of every output for every text, in chunks that bound memory;
+        ``normalized``: the texts are already ``normalize``d."""
         if len(texts) <= CHUNK:
-            return self._predict_chunk(texts)
-        return np.vstack([self._predict_chunk(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)])
+            return self._predict_chunk(texts, normalized=normalized)
+        return np.vstack([self._predict_chunk(texts[i : i + CHUNK], normalized=normalized)
+                          for i in range(0, len(texts), CHUNK)])
 
-    def _predict_chunk(self, texts: Sequence[str], compiled: bool = True) -> np.ndarray:
+    def _predict_chunk(self, texts: Sequence[str], compiled: bool = True, normalized: bool = False) -> np.ndarray:
         """One pass over all the n-grams and cues of ``texts``."""
-        ft = [feature_text(t) for t in texts]
+        ft = [fold_numbers(t) for t in texts] if normalized else [feature_text(t) for t in texts]
         if compiled and self._compiled is not None:
             z = np.zeros((len(ft), self.coef.shape[1]), dtype=np.float64)
             self._compiled.score(ft, z)

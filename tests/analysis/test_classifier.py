@@ -213,3 +213,11 @@ def test_without_the_extension_the_service_scores_in_python_and_says_so(models_d
     assert "compiled n-gram scorer is not built" in caplog.text
     r = app.test_client().post("/v1/moderate", json={"text": "Kratom cures anxiety.", "store": False})
     assert r.status_code == 200
+
+
+def test_texts_the_caller_already_normalised_score_as_the_raw_texts(tiny_model, seed_text):
+    from service.analysis.normalize import normalize
+
+    texts = [*seed_text.splitlines(), "Kr@tom ｃｕｒｅｓ pain in 2.5 g!", "K R A T O M eases 4 g", "ﬁne ca\u0301ncer"]
+    raw = tiny_model.predict_proba(texts)
+    assert np.array_equal(tiny_model.predict_proba(texts, [normalize(t) for t in texts]), raw)
