@@ -37,6 +37,9 @@ class FlagRule:
     evidence: re.Pattern[str] | None
     strong: re.Pattern[str] | None
     suppress: re.Pattern[str] | None
+    # words that read like a warning but play a risk down ("never had a problem", "no known
+    # interactions"): blanked before the suppressors look, so they do not cancel the flag
+    reassurance: re.Pattern[str] | None = None
 
 
 QUESTION_LIKELIHOOD = 0.9  # a question affirms nothing unless the model is this sure
@@ -184,7 +187,11 @@ class Policy:
 
 
 def _suppresses(rule: FlagRule, text: str) -> bool:
-    return rule.suppress is not None and rule.suppress.search(text) is not None
+    if rule.suppress is None:
+        return False
+    if rule.reassurance is not None:
+        text = rule.reassurance.sub(lambda m: " " * len(m.group()), text)
+    return rule.suppress.search(text) is not None
 
 
 def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
@@ -225,6 +232,7 @@ def load_policy(path: Path | None = None) -> Policy:
                 evidence=_compile(spec.get("evidence", []), lists, f"{code}.evidence"),
                 strong=_compile(spec.get("strong", []), lists, f"{code}.strong"),
                 suppress=_compile(spec.get("suppress", []), lists, f"{code}.suppress"),
+                reassurance=_compile(spec.get("reassurance", []), lists, f"{code}.reassurance"),
             ))
         disclaimer = _compile(data["disclaimer"]["cues"], lists, "disclaimer")
         weights = {k: float(v) for k, v in data["severity_weights"].items()}

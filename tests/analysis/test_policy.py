@@ -39,6 +39,10 @@ RAISE = [
     ("dosing_instruction", "Take 5 grams twice a day.", {D}),
     ("dosing_instruction", "Start with one capsule and increase slowly.", {D}),
     ("dosing_instruction", "Suggested use: 2 to 4 g in water on an empty stomach.", {D}),
+    ("drug_combination", "I take kratom with my Lexapro every day and have never had a problem.", {S}),
+    ("drug_combination", "Eh I have 2-3 beers with kratom most weekends and it's fine, just don't go crazy.", {D, S}),
+    ("drug_combination", "Mellow Mariner Kava + Kratom Tonic - 12 fl oz", {D}),
+    ("drug_combination", "Per scoop: 200 mg caffeine and 1 g white kratom leaf, stirred into your pre-workout.", {D}),
     ("wellbeing_claim", "Our white maeng da boosts energy and focus.", {E}),
     ("wellbeing_claim", "Red bali has relaxing effects that help you unwind.", {E}),
     ("wellbeing_claim", "It lifts your mood and improves motivation.", {E}),
@@ -64,6 +68,8 @@ NEAR_MISS = [
     ("drug_combination", "Never combine kratom with alcohol or benzodiazepines.", {S}),
     ("drug_combination", "Mixing kratom with opioids can be fatal.", {S}),
     ("drug_combination", "Avoid pairing it with antidepressants.", {S}),
+    ("drug_combination", "There are no known interactions studied yet, so never mix it with alcohol.", {S}),
+    ("drug_combination", "Don't take kratom with your blood pressure pills; they may interact.", {S}),
     ("vulnerable_population", "Do not use kratom if you are pregnant or breastfeeding.", {S}),
     ("vulnerable_population", "Keep out of reach of children.", {S}),
     ("vulnerable_population", "Newborns exposed during pregnancy can suffer withdrawal.", {S}),
@@ -146,7 +152,7 @@ def test_disclaimers_are_recognised(policy, text):
 def test_a_publisher_policy_file_replaces_cues_and_messages(tmp_path):
     default = Path(__file__).parents[2] / "service" / "analysis" / "policy.toml"
     custom = tmp_path / "policy.toml"
-    text = default.read_text().replace('version = "2026.11.24"', 'version = "acme-1"')
+    text = re.sub(r'^version = ".*"$', 'version = "acme-1"', default.read_text(), count=1, flags=re.M)
     text = re.sub(r'(\[flags\.wellbeing_claim\]\nseverity = )"medium"', r'\1"high"', text)
     custom.write_text(text)
     p = load_policy(custom)
