@@ -438,6 +438,13 @@ fail:
     return NULL;
 }
 
+static PyObject *Scorer_clear_cache(Scorer *s, PyObject *Py_UNUSED(ignored)) {
+    for (int i = 0; i < s->n_blocks; i++)
+        if (s->cache[i].slots)
+            cache_clear(&s->cache[i]);
+    Py_RETURN_NONE;
+}
+
 static void Scorer_dealloc(Scorer *s) {
     for (int i = 0; i < s->n_blocks; i++) {
         PyMem_Free(s->blocks[i].slots);
@@ -525,6 +532,7 @@ static int Scorer_init(Scorer *s, PyObject *args, PyObject *kwds) {
 static PyMethodDef Scorer_methods[] = {
     {"score", (PyCFunction)Scorer_score, METH_VARARGS,
      "score(texts, out): add each text's n-gram TF-IDF features times coef to out (len(texts) x n_outputs)."},
+    {"clear_cache", (PyCFunction)Scorer_clear_cache, METH_NOARGS, "Forget every cached word's n-gram columns."},
     {NULL, NULL, 0, NULL},
 };
 

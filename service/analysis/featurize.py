@@ -223,6 +223,12 @@ class LinearScorer:
             self._sublinear[b.offset : b.offset + len(b.vocabulary)] = b.sublinear
         self._compiled = self._compile() if NgramScorer is not None else None
 
+    def clear_word_cache(self) -> None:
+        """Forget every word's cached n-gram columns (benchmarks measure a cold start with it)."""
+        self._word_cache.clear()
+        if self._compiled is not None:
+            self._compiled.clear_cache()
+
     @property
     def compiled(self) -> bool:
         """Whether n-grams are scored by the compiled extension (else by ``_ngram_scores``)."""

@@ -186,6 +186,8 @@ def test_the_compiled_scorer_is_exact_past_its_word_cache_and_on_giant_words(tin
     texts = [seed_text, many_words, "a" * 140_000 + " pain", seed_text]
     expected = scorer._predict_chunk(texts, compiled=False)
     assert np.abs(scorer._predict_chunk(texts, compiled=True) - expected).max() < 1e-9
+    scorer.clear_word_cache()
+    assert np.abs(scorer._predict_chunk(texts, compiled=True) - expected).max() < 1e-9
 
 
 def test_the_compiled_scorer_refuses_what_it_cannot_score(tiny_model):
