@@ -7,7 +7,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 export HOST PORT WORKERS
 
-.PHONY: install services model retrain run test lint audit load-fault bench evaluate clean
+.PHONY: install services model retrain run test lint audit load-fault bench evaluate sanitize clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,19 @@ load-fault: model services
 bench: model
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || echo "wrk missing: the HTTP section needs it (apt-get install wrk)"
 	$(PY) -m bench
+
+# The C scorer under AddressSanitizer and UndefinedBehaviorSanitizer: an instrumented build in a
+# scratch copy of the tree, then the tests that drive it (hypothesis texts, hostile API inputs).
+SANITIZE_DIR := $(shell mktemp -u /tmp/kc-sanitize.XXXXXX)
+sanitize: install
+	mkdir -p $(SANITIZE_DIR) && git archive HEAD | tar -x -C $(SANITIZE_DIR)
+	gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -shared -fPIC \
+		-I$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])') \
+		service/analysis/_ngrams.c -o $(SANITIZE_DIR)/$(NGRAMS)
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/analysis tests/api/test_hostile.py
+	rm -rf $(SANITIZE_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build service/analysis/_ngrams*.so
