@@ -176,10 +176,10 @@ def scaling(models_dir: Path) -> list[dict[str, Any]]:
     out = []
     for size in (1_000, 10_000, 100_000, 1_000_000):
         # Per document, over different documents of this size (at least 300 kB of text in all),
-        # best of 3 passes: one small document analysed again and again would find every
+        # best of 5 passes: one small document analysed again and again would find every
         # coefficient it needs already in the CPU's caches, which no served document does.
         texts = [largest[i * size : (i + 1) * size] for i in range(max(1, 300_000 // size))]
-        seconds = timed(lambda texts=texts: [analyzer.analyze(t) for t in texts], 3) / len(texts)
+        seconds = timed(lambda texts=texts: [analyzer.analyze(t) for t in texts], 5) / len(texts)
         text = texts[0]
         gc.collect()
         tracemalloc.start()
@@ -388,7 +388,7 @@ def markdown(res: dict[str, Any]) -> str:
               f"documents: {p['batch_sentences_per_s']:.0f} sentences/s = {p['batch_vs_core']:.0%} of the core's "
               f"{p['core_sentences_per_s']:.0f}.", "",
               "**Scaling** (plain text, in process; seconds per document over 300 kB or more of different "
-              "documents of that size, best of 3 passes)", "",
+              "documents of that size, best of 5 passes)", "",
               "| size | sentences | seconds | ×time vs previous | "
               "peak MiB |", "|---|---|---|---|---|"]
     for s in res["scaling"]:
