@@ -44,6 +44,7 @@ typedef struct {
 #define CACHE_SLOTS (1 << 16)
 #define CACHE_WORDS (CACHE_SLOTS / 2)
 #define CACHE_COLS (1 << 21)
+#define CACHE_KEYS (1 << 22) /* code points of cached words */
 
 typedef struct {
     uint64_t hash;
@@ -77,6 +78,8 @@ typedef struct {
     Py_ssize_t gram_cap;
     Py_ssize_t *tok;  /* scratch: token starts and lengths */
     Py_ssize_t tok_cap;
+    int64_t *scratch; /* scratch: the columns of a word too long to cache */
+    Py_ssize_t scratch_cap;
     WordCache cache[MAX_BLOCKS];
 } Scorer;
 
@@ -249,55 +252,43 @@ static int count_word(Scorer *s, const Block *b, WordCache *c, const Py_UCS4 *wo
         if (g >= size)
             break;
     }
-    if (grams > CACHE_COLS / 4) { /* a giant "word": counted, never cached */
-        if (grow((void **)&s->gram, &s->gram_cap, size, sizeof(Py_UCS4)) < 0)
-            return -1;
-        Py_UCS4 *w = s->gram;
-        w[0] = ' ';
-        memcpy(w + 1, word, (size_t)n * sizeof(Py_UCS4));
-        w[size - 1] = ' ';
-        for (int g = b->min_n; g <= b->max_n; g++) {
-            if (g >= size) {
-                count_col(s, lookup(b, w, size), n_uniq);
-                break;
-            }
-            for (Py_ssize_t k = 0; k + g <= size; k++)
-                count_col(s, lookup(b, w + k, g), n_uniq);
-        }
-        return 0;
-    }
-    if (c->words >= CACHE_WORDS || c->cols_len + grams > CACHE_COLS) {
+    int cached = grams <= CACHE_COLS / 4; /* a giant "word" is counted, never cached */
+    if (cached && (c->words >= CACHE_WORDS || c->cols_len + grams > CACHE_COLS || c->keys_len + n > CACHE_KEYS)) {
         cache_clear(c); /* bounded memory; the common words come back at once */
         i = (size_t)h & (CACHE_SLOTS - 1);
     }
     if (grow((void **)&s->gram, &s->gram_cap, size, sizeof(Py_UCS4)) < 0 ||
-        grow((void **)&c->keys, &c->keys_cap, c->keys_len + n, sizeof(Py_UCS4)) < 0)
+        (cached && grow((void **)&c->keys, &c->keys_cap, c->keys_len + n, sizeof(Py_UCS4)) < 0) ||
+        (!cached && grow((void **)&s->scratch, &s->scratch_cap, grams, sizeof(int64_t)) < 0))
         return -1;
     Py_UCS4 *w = s->gram;
     w[0] = ' ';
     memcpy(w + 1, word, (size_t)n * sizeof(Py_UCS4));
     w[size - 1] = ' ';
-    Py_ssize_t start = c->cols_len;
+    int64_t *cols = cached ? c->cols + c->cols_len : s->scratch;
+    Py_ssize_t found = 0;
     for (int g = b->min_n; g <= b->max_n; g++) {
         if (g >= size) { /* a short word counts once, whole */
             int64_t col = lookup(b, w, size);
             if (col >= 0)
-                c->cols[c->cols_len++] = col;
+                cols[found++] = col;
             break;
         }
         for (Py_ssize_t k = 0; k + g <= size; k++) {
             int64_t col = lookup(b, w + k, g);
             if (col >= 0)
-                c->cols[c->cols_len++] = col;
+                cols[found++] = col;
         }
     }
-    memcpy(c->keys + c->keys_len, word, (size_t)n * sizeof(Py_UCS4));
-    c->slots[i] = (CacheEntry){h, (uint32_t)c->keys_len, (uint32_t)n, (uint32_t)start,
-                               (uint32_t)(c->cols_len - start)};
-    c->keys_len += n;
-    c->words++;
-    for (Py_ssize_t k = start; k < c->cols_len; k++)
-        count_col(s, c->cols[k], n_uniq);
+    if (cached) {
+        memcpy(c->keys + c->keys_len, word, (size_t)n * sizeof(Py_UCS4));
+        c->slots[i] = (CacheEntry){h, (uint32_t)c->keys_len, (uint32_t)n, (uint32_t)c->cols_len, (uint32_t)found};
+        c->keys_len += n;
+        c->cols_len += found;
+        c->words++;
+    }
+    for (Py_ssize_t k = 0; k < found; k++)
+        count_col(s, cols[k], n_uniq);
     return 0;
 }
 
@@ -461,6 +452,7 @@ static void Scorer_dealloc(Scorer *s) {
     PyMem_Free(s->text);
     PyMem_Free(s->gram);
     PyMem_Free(s->tok);
+    PyMem_Free(s->scratch);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
