@@ -69,18 +69,17 @@ bench: model
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || echo "wrk missing: the HTTP section needs it (apt-get install wrk)"
 	$(PY) -m bench
 
-# The C scorer under AddressSanitizer and UndefinedBehaviorSanitizer: an instrumented build in a
-# scratch copy of the tree, then the tests that drive it (hypothesis texts, hostile API inputs).
-SANITIZE_DIR := $(shell mktemp -u /tmp/kc-sanitize.XXXXXX)
+# The C scorer under AddressSanitizer and UndefinedBehaviorSanitizer: an instrumented build of the
+# committed tree in a scratch copy, then the tests that drive it (hypothesis texts, hostile inputs).
 sanitize: install
-	mkdir -p $(SANITIZE_DIR) && git archive HEAD | tar -x -C $(SANITIZE_DIR)
-	gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -shared -fPIC \
-		-I$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])') \
-		service/analysis/_ngrams.c -o $(SANITIZE_DIR)/$(NGRAMS)
-	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+	dir=$$(mktemp -d /tmp/kc-sanitize.XXXXXX) && git archive HEAD | tar -x -C $$dir && cd $$dir \
+	&& gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -shared -fPIC \
+		-I$$($(CURDIR)/$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])') \
+		service/analysis/_ngrams.c -o $(NGRAMS) \
+	&& ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
 		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/analysis tests/api/test_hostile.py
-	rm -rf $(SANITIZE_DIR)
+		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/analysis tests/api/test_hostile.py; \
+	status=$$?; rm -rf $$dir; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build service/analysis/_ngrams*.so
