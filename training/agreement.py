@@ -23,7 +23,7 @@ from service.analysis.policy import load_policy
 from service.analysis.taxonomy import FLAGS, LABELS
 
 from .corpus import DATA_DIR, DEFAULT_FILES, Row, load_corpus, read_rows
-from .evaluation import label_report
+from .evaluation import flag_report, label_report
 
 SECOND_LABELS = DATA_DIR / "agreement" / "second_labels.jsonl"
 
@@ -35,12 +35,7 @@ def compare(reference: Sequence[Row], other: Sequence[Row]) -> dict[str, Any]:
 
     report = label_report(onehot(reference, LABELS, "labels"), onehot(other, LABELS, "labels"))
     t, p = onehot(reference, FLAGS, "flags"), onehot(other, FLAGS, "flags")
-    report["flags"] = {
-        code: {"precision": round(int((t[:, j] & p[:, j]).sum()) / p[:, j].sum(), 4) if p[:, j].any() else None,
-               "recall": round(int((t[:, j] & p[:, j]).sum()) / t[:, j].sum(), 4) if t[:, j].any() else None,
-               "support": int(t[:, j].sum()), "raised": int(p[:, j].sum())}
-        for j, code in enumerate(FLAGS)
-    }
+    report["flags"] = flag_report(t, p)
     report["flags_micro_f1"] = round(float(f1_score(t, p, average="micro", zero_division=0)), 4)
     report["sentences"] = len(reference)
     return report

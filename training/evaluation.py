@@ -17,6 +17,20 @@ from service.analysis.taxonomy import FLAGS, LABELS
 from .corpus import Row
 
 
+def flag_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per flag (columns in ``FLAGS`` order): precision, recall, support and how often raised."""
+    out: dict[str, dict[str, Any]] = {}
+    for j, code in enumerate(FLAGS):
+        t, p = y_true[:, j].astype(bool), y_pred[:, j].astype(bool)
+        tp = int((t & p).sum())
+        out[code] = {
+            "precision": round(tp / p.sum(), 4) if p.sum() else None,
+            "recall": round(tp / t.sum(), 4) if t.sum() else None,
+            "support": int(t.sum()), "raised": int(p.sum()),
+        }
+    return out
+
+
 def label_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """Per-label precision, recall, F1 and support; macro and micro F1 (labels only)."""
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, zero_division=0)
@@ -41,17 +55,11 @@ def evaluate(model: Model, policy: Policy, rows: Sequence[Row]) -> dict[str, Any
     y_pred = np.array([[int(label in j[0]) for label in LABELS] for j in judged]).reshape(-1, 4)
     report = label_report(y_true, y_pred)
 
-    flags: dict[str, dict[str, float]] = {}
-    for code in FLAGS:
-        t = np.array([code in r.flags for r in rows])
-        p = np.array([any(f.code == code for f in j[2]) for j in judged])
-        tp = int((t & p).sum())
-        flags[code] = {
-            "precision": round(tp / p.sum(), 4) if p.sum() else None,
-            "recall": round(tp / t.sum(), 4) if t.sum() else None,
-            "support": int(t.sum()), "raised": int(p.sum()),
-        }
-    report["flags"] = flags
+    raised = [{f.code for f in j[2]} for j in judged]
+    report["flags"] = flag_report(
+        np.array([[code in r.flags for code in FLAGS] for r in rows]).reshape(-1, len(FLAGS)),
+        np.array([[code in codes for code in FLAGS] for codes in raised]).reshape(-1, len(FLAGS)),
+    )
     report["documents"] = _risk_accuracy(policy, rows, judged)
     report["sentences"] = len(rows)
     report["probabilities"] = probs[:, [model.outputs.index(label) for label in LABELS]].round(5).tolist()
