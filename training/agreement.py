@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sklearn.metrics import f1_score
 
 from service.analysis.analyzer import Analyzer
@@ -23,18 +22,16 @@ from service.analysis.policy import load_policy
 from service.analysis.taxonomy import FLAGS, LABELS
 
 from .corpus import DATA_DIR, DEFAULT_FILES, Row, load_corpus, read_rows
-from .evaluation import flag_report, label_report
+from .evaluation import flag_report, indicators, label_report
 
 SECOND_LABELS = DATA_DIR / "agreement" / "second_labels.jsonl"
 
 
 def compare(reference: Sequence[Row], other: Sequence[Row]) -> dict[str, Any]:
     """Labels and flags of ``other`` scored against ``reference`` (same rows, same order)."""
-    def onehot(rows: Sequence[Row], names: Sequence[str], attr: str) -> np.ndarray:
-        return np.array([[int(n in getattr(r, attr)) for n in names] for r in rows]).reshape(-1, len(names))
-
-    report = label_report(onehot(reference, LABELS, "labels"), onehot(other, LABELS, "labels"))
-    t, p = onehot(reference, FLAGS, "flags"), onehot(other, FLAGS, "flags")
+    report = label_report(indicators([r.labels for r in reference], LABELS),
+                          indicators([r.labels for r in other], LABELS))
+    t, p = indicators([r.flags for r in reference], FLAGS), indicators([r.flags for r in other], FLAGS)
     report["flags"] = flag_report(t, p)
     report["flags_micro_f1"] = round(float(f1_score(t, p, average="micro", zero_division=0)), 4)
     report["sentences"] = len(reference)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,11 @@ from service.analysis.policy import SEVERITIES, Policy
 from service.analysis.taxonomy import FLAGS, LABELS
 
 from .corpus import Row
+
+
+def indicators(code_sets: Sequence[Iterable[str]], names: Sequence[str]) -> np.ndarray:
+    """A 0/1 matrix: one row per set of codes, one column per name (in ``names`` order)."""
+    return np.array([[int(n in codes) for n in names] for codes in code_sets], dtype=np.int8).reshape(-1, len(names))
 
 
 def flag_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -51,15 +56,11 @@ def evaluate(model: Model, policy: Policy, rows: Sequence[Row]) -> dict[str, Any
     texts = [r.text for r in rows]
     probs = model.predict_proba(texts)
     judged = analyzer.judge(texts, probs)
-    y_true = np.array([[int(label in r.labels) for label in LABELS] for r in rows]).reshape(-1, 4)
-    y_pred = np.array([[int(label in j[0]) for label in LABELS] for j in judged]).reshape(-1, 4)
+    y_true = indicators([r.labels for r in rows], LABELS)
+    y_pred = indicators([j[0] for j in judged], LABELS)
     report = label_report(y_true, y_pred)
-
-    raised = [{f.code for f in j[2]} for j in judged]
-    report["flags"] = flag_report(
-        np.array([[code in r.flags for code in FLAGS] for r in rows]).reshape(-1, len(FLAGS)),
-        np.array([[code in codes for code in FLAGS] for codes in raised]).reshape(-1, len(FLAGS)),
-    )
+    report["flags"] = flag_report(indicators([r.flags for r in rows], FLAGS),
+                                  indicators([{f.code for f in j[2]} for j in judged], FLAGS))
     report["documents"] = _risk_accuracy(policy, rows, judged)
     report["sentences"] = len(rows)
     report["probabilities"] = probs[:, [model.outputs.index(label) for label in LABELS]].round(5).tolist()
