@@ -34,7 +34,7 @@ def models_dir(tmp_path_factory, policy) -> Path:
     """A models directory holding one tiny model, trained on the seed and a fixture corpus."""
     root = tmp_path_factory.mktemp("models")
     rows = load_corpus([SEED_FILE, MINI_CORPUS])
-    model, card = train(rows, config={"family": "logreg", "C": 4.0}, policy=policy, folds=3,
+    model, card = train(rows, config={"family": "nblogreg", "C": 4.0}, policy=policy, folds=3,
                         version="tiny.1")
     write_model(model, card, root)
     ModelRegistry(root).set_active("tiny.1")

@@ -45,7 +45,7 @@ def test_a_moderators_correction_is_learnt_by_the_next_model(make_app, models_di
     # --force: the fixture's held-out split is a few dozen sentences, where one added row moves
     # macro-F1 by more than the gate's 0.02; the gate itself is tested in tests/training.
     assert train.main(["--data", str(SEED_FILE), str(MINI_CORPUS), "--extra", str(exported),
-                       "--models-dir", str(models), "--family", "logreg", "--C", "4", "--folds", "3",
+                       "--models-dir", str(models), "--family", "nblogreg", "--C", "4", "--folds", "3",
                        "--version", "tiny.fb", "--no-activate", "--force"]) == 0
     assert post(client, "/v1/models/tiny.fb/activate", {}).status_code == 200
 

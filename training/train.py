@@ -35,6 +35,7 @@ from service.analysis.classifier import (
 )
 from service.analysis.errors import ModelError
 from service.analysis.features import (
+    EXPORTABLE,
     FAMILIES,
     FLAGS,
     LABELS,
@@ -53,6 +54,7 @@ MODEL_NAME = "kratom-claims"
 SELECTION_FILE = Path(__file__).with_name("selection.json")
 DEFAULT_CONFIG = {"family": "logreg", "C": 4.0}
 CANDIDATES = (
+    {"family": "nblogreg", "C": 4.0}, {"family": "nblogreg", "C": 10.0}, {"family": "nblogreg", "C": 20.0},
     {"family": "logreg", "C": 4.0}, {"family": "logreg", "C": 10.0}, {"family": "logreg", "C": 20.0},
     {"family": "svm", "C": 4.0}, {"family": "svm", "C": 10.0},
     {"family": "nb", "C": 4.0}, {"family": "nb", "C": 10.0},
@@ -213,7 +215,7 @@ def choose_config(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     top = max(r["cv_macro_f1"] for r in results)
     near = [r for r in results if r["cv_macro_f1"] >= top - SELECTION_TOLERANCE]
-    best = max(near, key=lambda r: (r["family"] == "logreg", r["cv_macro_f1"]))
+    best = max(near, key=lambda r: (r["family"] in EXPORTABLE, r["cv_macro_f1"]))
     return {"family": best["family"], "C": best["C"]}
 
 

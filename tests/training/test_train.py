@@ -19,13 +19,13 @@ def rows():
 
 def test_training_is_deterministic(rows, policy):
     texts = [r.text for r in rows] + ["Kratom eases pain.", "Take 2 grams."]
-    a, card_a = train(rows, config={"family": "logreg", "C": 4.0}, policy=policy, folds=3, version="a")
-    b, card_b = train(rows, config={"family": "logreg", "C": 4.0}, policy=policy, folds=3, version="b")
+    a, card_a = train(rows, config={"family": "nblogreg", "C": 4.0}, policy=policy, folds=3, version="a")
+    b, card_b = train(rows, config={"family": "nblogreg", "C": 4.0}, policy=policy, folds=3, version="b")
     assert np.array_equal(a.predict_proba(texts), b.predict_proba(texts))
     assert card_a["thresholds"] == card_b["thresholds"]
 
 
-@pytest.mark.parametrize("family", ["nb"])  # svm calibration needs 3+ positives per output
+@pytest.mark.parametrize("family", ["logreg", "nb"])  # svm calibration needs 3+ positives per output
 def test_other_families_train_and_score(rows, policy, family):
     model, _ = train(rows, config={"family": family, "C": 4.0}, policy=policy, folds=3, version="x")
     assert model.predict_proba(["Kratom eases pain."]).shape == (1, len(model.outputs))
@@ -34,7 +34,7 @@ def test_other_families_train_and_score(rows, policy, family):
 def test_cli_writes_artifact_card_and_activates_and_the_service_loads_it(tmp_path, make_app):
     models = tmp_path / "models"
     code = train_cli.main(["--data", str(SEED_FILE), str(MINI_CORPUS), "--models-dir", str(models),
-                           "--folds", "3", "--version", "v1", "--family", "logreg"])
+                           "--folds", "3", "--version", "v1", "--family", "nblogreg"])
     assert code == 0
     directory = models / "kratom-claims-v1"
     card = json.loads((directory / "card.json").read_text())
@@ -105,6 +105,8 @@ def test_selection_prefers_the_exportable_family_within_noise():
                {"family": "logreg", "C": 10.0, "cv_macro_f1": 0.8036},
                {"family": "nb", "C": 4.0, "cv_macro_f1": 0.75}]
     assert choose_config(results) == {"family": "logreg", "C": 10.0}
+    results.append({"family": "nblogreg", "C": 4.0, "cv_macro_f1": 0.8031})
+    assert choose_config(results) == {"family": "logreg", "C": 10.0}  # both exportable: the better one
     results[0]["cv_macro_f1"] = 0.83
     assert choose_config(results) == {"family": "svm", "C": 10.0}
 
@@ -114,7 +116,7 @@ def test_flag_tuning_for_a_precision_target_keeps_it_where_reachable(rows, polic
     from training.train import choose_thresholds, cross_val_proba, tune_flags
 
     train_rows = split(rows)[0]
-    proba = cross_val_proba(train_rows, "logreg", 4.0, folds=3)
+    proba = cross_val_proba(train_rows, "nblogreg", 4.0, folds=3)
     thresholds = choose_thresholds(matrix(train_rows), proba)
     *_, f05 = tune_flags(train_rows, proba, thresholds, policy)
     *_, precise = tune_flags(train_rows, proba, thresholds, policy, precision_target=0.99)
