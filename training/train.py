@@ -52,7 +52,7 @@ from .evaluation import evaluate
 
 MODEL_NAME = "kratom-claims"
 SELECTION_FILE = Path(__file__).with_name("selection.json")
-DEFAULT_CONFIG = {"family": "logreg", "C": 4.0}
+DEFAULT_CONFIG = {"family": "nblogreg", "C": 10.0}  # when training/selection.json is absent
 CANDIDATES = (
     {"family": "nblogreg", "C": 4.0}, {"family": "nblogreg", "C": 10.0}, {"family": "nblogreg", "C": 20.0},
     {"family": "logreg", "C": 4.0}, {"family": "logreg", "C": 10.0}, {"family": "logreg", "C": 20.0},
