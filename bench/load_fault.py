@@ -59,6 +59,7 @@ DEFAULT_OUT = ROOT / "reports" / "load_fault"
 # load thread has its own client and moderator key and stays under it; the queue-polling
 # "dashboard" key is shared by all threads and goes over it in a full-size run: the 429s.
 DEFAULT_RATE_LIMIT = "200/minute"
+REFRESH_SECONDS = 2.0  # how often workers look for a new active model: the service's default, set explicitly
 
 # kind -> share of the requests
 MIX: dict[str, int] = {
@@ -502,7 +503,8 @@ def run(*, database_url: str, models_dir: Path, old: str, new: str, work: Path, 
     run_id = uuid.uuid4().hex[:8]
     work.mkdir(parents=True, exist_ok=True)
     env = {"MODELS_DIR": str(models_dir), "DATABASE_URL": database_url, "DATA_DIR": str(work / "data"),
-           "RATE_LIMIT": rate_limit, "RATE_LIMIT_STORAGE": "", "LOG_REQUESTS": "true", "WORKERS": "2"}
+           "RATE_LIMIT": rate_limit, "RATE_LIMIT_STORAGE": "", "LOG_REQUESTS": "true", "WORKERS": "2",
+           "REFRESH_SECONDS": str(REFRESH_SECONDS)}
     server_dir = work / "server"
     result: dict[str, Any] = {
         "run": run_id, "database": database_url.split(":", 1)[0].split("+")[0], "requests": requests,
@@ -545,6 +547,10 @@ def run(*, database_url: str, models_dir: Path, old: str, new: str, work: Path, 
         while "replacement" not in kill and time.monotonic() < deadline:
             _note_replacement(kill, master)
             time.sleep(0.01)
+        # A worker looks for a newly activated model on its first request once REFRESH_SECONDS have
+        # passed since its last look, so only after that bound must every worker serve it. When the
+        # load ends sooner after the activation (a busy machine), wait the rest before probing.
+        time.sleep(max(0.0, activation["t0"] + REFRESH_SECONDS + 0.25 - time.monotonic()))
         result["workers_after"] = probe_workers(port, master, admin_key)
         result["metrics"] = scrape_metrics(base)
     load = json.loads((work / "load.json").read_text())
