@@ -57,17 +57,18 @@ def _similar_pairs(texts: Sequence[str], threshold: float, block: int = 256) -> 
 
     Character n-grams make almost every pair of sentences share something, so the
     full similarity matrix is nearly dense (4.8 GB at 18,000 sentences); a block of
-    rows against all of them at a time keeps memory to ``block`` rows of it.
+    rows against the rows from its own first one on keeps memory to ``block`` rows of
+    it, and computes each pair once.
     """
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), preprocessor=normalize, sublinear_tf=True)
     x = vec.fit_transform(texts).tocsr()
     xt = x.T.tocsc()
     pairs = []
     for start in range(0, x.shape[0], block):
-        sim = (x[start:start + block] @ xt).toarray()
+        sim = (x[start:start + block] @ xt[:, start:]).toarray()
         for i, j in zip(*np.nonzero(sim >= threshold), strict=True):
-            if start + i < j:
-                pairs.append((int(start + i), int(j), float(sim[i, j])))
+            if i < j:  # both counted from ``start``
+                pairs.append((int(start + i), int(start + j), float(sim[i, j])))
     return pairs
 
 
